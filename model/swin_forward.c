@@ -86,9 +86,9 @@ static size_t plan_layout(struct swin_plan *p, float *base)
 			take_ln(&cv, &a->ln1, M, C, dec);
 			a->xw = take(&cv, BW * N * C);
 			a->qkv = take(&cv, BW * N * 3 * C);
-			a->q = take(&cv, BW * N * C);
-			a->k = take(&cv, BW * N * C);
-			a->v = take(&cv, BW * N * C);
+			a->q = take(&cv, dec || train ? BW * N * C : 0);
+			a->k = take(&cv, dec || train ? BW * N * C : 0);
+			a->v = take(&cv, dec || train ? BW * N * C : 0);
 			a->q_scaled = take(&cv, dec ? BW * N * C : 0);
 			a->rel_bias = take(&cv, NH * N * N);
 			a->qk = take(&cv, dec ? att : 0);
@@ -266,14 +266,18 @@ static void block_forward(struct swin_plan *p, struct swin_block_acts *a,
 	layernorm(&a->ln1, a->in, w->norm1_w, w->norm1_b, M, C, ctx, &ids->norm1, nt);
 	op_window_partition(a->xw, a->ln1.out, g, nt);
 	op_linear_forward(a->qkv, a->xw, w->qkv_w, w->qkv_b, BW * N, C, 3 * C, kk, nt);
-	op_split_qkv(a->q, a->k, a->v, a->qkv, (size_t)BW * N, C, nt);
 	op_gather_rel_bias(a->rel_bias, w->rel_pos_table, rel_index, NH, N);
 	if (!active) {
-		op_scale(a->q, a->q, scale, WC, nt);
-		op_window_attention_forward(a->av, p->attn_scratch, a->q, a->k, a->v,
-					    a->rel_bias, keep, BW, g->nW, NH, N, C,
-					    kk, nt);
+		/* Attention reads q, k, v in place from qkv; only a training plan
+		 * keeps split copies (q already scaled) for the backward. */
+		op_scale_columns(a->qkv, (size_t)BW * N, 3 * C, C, scale, nt);
+		if (p->flags & SWIN_PLAN_TRAIN)
+			op_split_qkv(a->q, a->k, a->v, a->qkv, (size_t)BW * N, C, nt);
+		op_window_attention_forward(a->av, p->attn_scratch, a->qkv, a->qkv + C,
+					    a->qkv + 2 * C, 3 * C, a->rel_bias, keep,
+					    BW, g->nW, NH, N, C, kk, nt);
 	} else {
+		op_split_qkv(a->q, a->k, a->v, a->qkv, (size_t)BW * N, C, nt);
 		qp_apply(ctx, ids->q, a->q, WC, NULL);
 		qp_apply(ctx, ids->k, a->k, WC, NULL);
 		qp_apply(ctx, ids->v, a->v, WC, NULL);

@@ -8,6 +8,8 @@
  */
 #include "model/swin_ops.h"
 
+#include "model/vmath.h"
+
 #include <math.h>
 #include <omp.h>
 #include <string.h>
@@ -92,15 +94,15 @@ void op_linear_forward(float *out, const float *in, const float *w,
 		       const float *b, int M, int K, int N,
 		       const struct swin_kernels *k, int threads)
 {
-	k->gemm(false, true, M, N, K, 1.0f, in, K, w, K, 0.0f, out, N, threads);
-	if (!b)
-		return;
-	#pragma omp parallel for num_threads(threads) schedule(static)
-	for (int i = 0; i < M; i++) {
-		float *row = out + (long)i * N;
-		for (int j = 0; j < N; j++)
-			row[j] += b[j];
+	/* Pre-filling C with the bias and accumulating (beta = 1) saves both the
+	 * library's zeroing pass and a separate bias pass over the output. */
+	if (b) {
+		#pragma omp parallel for num_threads(threads) schedule(static)
+		for (int i = 0; i < M; i++)
+			memcpy(out + (long)i * N, b, (size_t)N * sizeof(float));
 	}
+	k->gemm(false, true, M, N, K, 1.0f, in, K, w, K, b ? 1.0f : 0.0f, out, N,
+		threads);
 }
 
 void op_layernorm_forward(float *out, float *mean, float *rstd, const float *in,
@@ -272,7 +274,7 @@ static void softmax_row(float *s, const uint8_t *keep, int N)
 		if ((!keep || keep[j]) && s[j] > mx)
 			mx = s[j];
 	for (int j = 0; j < N; j++) {
-		float e = (!keep || keep[j]) ? expf(s[j] - mx) : 0.0f;
+		float e = (!keep || keep[j]) ? vm_expf(s[j] - mx) : 0.0f;
 		s[j] = e;
 		sum += e;
 	}
@@ -282,7 +284,7 @@ static void softmax_row(float *s, const uint8_t *keep, int N)
 }
 
 void op_window_attention_forward(float *av, float *scratch, const float *q,
-				 const float *k, const float *v,
+				 const float *k, const float *v, int ld,
 				 const float *bias, const uint8_t *keep, int BW,
 				 int nW, int NH, int N, int C,
 				 const struct swin_kernels *kk, int threads)
@@ -294,19 +296,27 @@ void op_window_attention_forward(float *av, float *scratch, const float *q,
 	for (long p = 0; p < pairs; p++) {
 		int bw = (int)(p / NH), h = (int)(p % NH);
 		float *s = scratch + (long)omp_get_thread_num() * N * N;
-		const float *qh = q + (long)bw * N * C + h * D;
-		const float *kh = k + (long)bw * N * C + h * D;
-		const float *vh = v + (long)bw * N * C + h * D;
+		long base = (long)bw * N * ld + h * D;
 		const float *bh = bias + (long)h * N * N;
 		const uint8_t *km = keep ? keep + (long)(bw % nW) * N * N : NULL;
-		kk->gemm(false, true, N, N, D, 1.0f, qh, C, kh, C, 0.0f, s, N, 1);
+		kk->gemm(false, true, N, N, D, 1.0f, q + base, ld, k + base, ld,
+			 0.0f, s, N, 1);
 		for (int i = 0; i < N * N; i++)
 			s[i] += bh[i];
 		for (int i = 0; i < N; i++)
 			softmax_row(s + (long)i * N, km ? km + (long)i * N : NULL, N);
-		kk->gemm(false, false, N, D, N, 1.0f, s, N, vh, C, 0.0f,
+		kk->gemm(false, false, N, D, N, 1.0f, s, N, v + base, ld, 0.0f,
 			 av + (long)bw * N * C + h * D, C, 1);
 	}
+}
+
+void op_scale_columns(float *x, size_t rows, int ld, int cols, float s,
+		      int threads)
+{
+	#pragma omp parallel for num_threads(threads) schedule(static)
+	for (size_t r = 0; r < rows; r++)
+		for (int j = 0; j < cols; j++)
+			x[r * ld + j] *= s;
 }
 
 void op_attn_qk(float *qk, const float *q, const float *k, int BW, int NH,
@@ -378,7 +388,7 @@ void op_softmax_exp(float *e, const float *sub_max, const uint8_t *keep,
 	for (long r = 0; r < rows; r++) {
 		const uint8_t *kr = keep ? keep + ((r / ((long)NH * N)) % nW * N + r % N) * N : NULL;
 		for (int j = 0; j < N; j++)
-			e[r * N + j] = (!kr || kr[j]) ? expf(sub_max[r * N + j]) : 0.0f;
+			e[r * N + j] = (!kr || kr[j]) ? vm_expf(sub_max[r * N + j]) : 0.0f;
 	}
 }
 
@@ -429,7 +439,7 @@ void op_gelu_forward(float *out, const float *in, size_t n, int threads)
 	#pragma omp parallel for num_threads(threads) schedule(static)
 	for (size_t i = 0; i < n; i++) {
 		float x = in[i];
-		out[i] = x * 0.5f * (1.0f + erff(x * alpha));
+		out[i] = x * 0.5f * (1.0f + vm_erff(x * alpha));
 	}
 }
 

@@ -87,14 +87,19 @@ void op_split_qkv(float *q, float *k, float *v, const float *qkv, size_t rows,
 /*
  * Fused window attention for the float path: for every window and head,
  * softmax(q_h k_h^T + bias_h [masked]) @ v_h, written as av (BW, N, C) with
- * heads concatenated.  q is already scaled.  keep (nW, N, N) or NULL;
- * scratch holds threads * N * N floats.
+ * heads concatenated.  q, k, v are (BW, N, ld) row views (ld = C for split
+ * tensors, 3C when reading straight from the qkv projection); q is already
+ * scaled.  keep (nW, N, N) or NULL; scratch holds threads * N * N floats.
  */
 void op_window_attention_forward(float *av, float *scratch, const float *q,
-				 const float *k, const float *v,
+				 const float *k, const float *v, int ld,
 				 const float *bias, const uint8_t *keep, int BW,
 				 int nW, int NH, int N, int C,
 				 const struct swin_kernels *kk, int threads);
+
+/* x[r * ld + j] *= s for the first cols columns of rows rows. */
+void op_scale_columns(float *x, size_t rows, int ld, int cols, float s,
+		      int threads);
 
 /* Per-(window, head) matmuls of the decomposed path. */
 /* qk (BW, NH, N, N) = q_h @ k_h^T */

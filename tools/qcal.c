@@ -1,1 +1,66 @@
-int main(void) { return 0; }
+/*
+ * qcal: calibrate, fake-quantize and fine-tune Swin Transformers for integer
+ * deployment.  This file only dispatches to the subcommands (tools/cmd_*.c).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "tools/cli.h"
+#include "tools/commands.h"
+
+struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+};
+
+static const struct command commands[] = {
+	{ "infer", cmd_infer, "run the float model on an HDF5 input tensor, write logits" },
+	{ "bench", cmd_bench, "time the float forward (ms/image, GFLOP/s, peak RSS)" },
+	{ "points", cmd_points, "list the quantization points of a model" },
+};
+
+#define NUM_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: qcal <command> [options]\n"
+		"\n"
+		"Quantization calibration toolkit for Swin Transformers.\n"
+		"\n"
+		"commands:\n");
+	for (size_t i = 0; i < NUM_COMMANDS; i++)
+		fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(out,
+		"\n"
+		"Run 'qcal <command> --help' for a command's options.\n"
+		"\n"
+		"exit codes: 0 success, 1 failure (bad input, I/O), 2 usage error,\n"
+		"            3 regression gate tripped, 130 interrupted\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return QCAL_EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return QCAL_EXIT_OK;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("qcal %s\n", QCAL_VERSION);
+		return QCAL_EXIT_OK;
+	}
+	for (size_t i = 0; i < NUM_COMMANDS; i++)
+		if (strcmp(argv[1], commands[i].name) == 0) {
+			cli_install_interrupt();
+			return commands[i].run(argc - 1, argv + 1);
+		}
+	fprintf(stderr, "qcal: unknown command '%s'\n\n", argv[1]);
+	usage(stderr);
+	return QCAL_EXIT_USAGE;
+}
