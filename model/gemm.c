@@ -53,8 +53,12 @@ static void gemm_naive(bool ta, bool tb, int M, int N, int K, float alpha,
 		}
 }
 
-static const struct swin_kernels blas_kernels = { "openblas", gemm_blas };
-static const struct swin_kernels naive_kernels = { "naive", gemm_naive };
+static const struct swin_kernels blas_kernels = {
+	"openblas", gemm_blas, attn_qk_fast, attn_pv_fast,
+};
+static const struct swin_kernels naive_kernels = {
+	"naive", gemm_naive, attn_qk_naive, attn_pv_naive,
+};
 
 const struct swin_kernels *swin_kernels_blas(void)
 {

@@ -71,7 +71,25 @@ static size_t plan_layout(struct swin_plan *p, float *base)
 	take_ln(&cv, &p->patch_norm, B * R0 * R0, E, dec);
 	stream[0] = train ? NULL : take(&cv, stream_max);
 	stream[1] = train ? NULL : take(&cv, stream_max);
-	p->attn_scratch = take(&cv, (size_t)p->threads * N * N);
+	size_t attn_scratch = 0;
+	for (int s = 0; s < c->num_stages; s++) {
+		size_t need = op_window_attention_scratch((int)N, swin_stage_dim(c, s) / c->num_heads[s]);
+		if (need > attn_scratch)
+			attn_scratch = need;
+	}
+	p->attn_scratch = take(&cv, (size_t)p->threads * attn_scratch);
+	for (int s = 0; s < c->num_stages; s++) {
+		size_t Rp = (size_t)swin_padded_res(c, s), nw = (Rp / c->window_size) * (Rp / c->window_size);
+		p->stages[s].mask_bias = swin_stage_shifts(c, s) ? take(&cv, nw * N * N) : NULL;
+	}
+	size_t mlp_scratch = 0;
+	for (int s = 0; s < c->num_stages; s++) {
+		size_t Hd = (size_t)swin_mlp_hidden(c, s);
+		size_t need = (size_t)op_mlp_chunk_rows((int)Hd) * Hd;
+		if (need > mlp_scratch)
+			mlp_scratch = need;
+	}
+	p->mlp_scratch = take(&cv, dec || train ? 0 : (size_t)p->threads * mlp_scratch);
 	internal_base = internal_max = cv.off;
 	for (int s = 0; s < c->num_stages; s++) {
 		size_t C = (size_t)swin_stage_dim(c, s), NH = (size_t)c->num_heads[s];
@@ -102,9 +120,10 @@ static size_t plan_layout(struct swin_plan *p, float *base)
 			a->proj = take(&cv, BW * N * C);
 			a->res1 = take(&cv, M * C);
 			take_ln(&cv, &a->ln2, M, C, dec);
-			a->fc1 = take(&cv, M * Hd);
-			a->gelu = take(&cv, M * Hd);
-			a->fc2 = take(&cv, M * C);
+			/* the inference float path runs the MLP in cached chunks */
+			a->fc1 = take(&cv, dec || train ? M * Hd : 0);
+			a->gelu = take(&cv, dec || train ? M * Hd : 0);
+			a->fc2 = take(&cv, dec || train ? M * C : 0);
 			if (train) {
 				a->out = take(&cv, M * C);
 			} else {
@@ -195,6 +214,7 @@ enum qcal_status swin_plan_init(struct swin_plan *p, const struct swin_config *c
 		sg->keep = mask_cursor;
 		mask_cursor += (size_t)sg->geom.nW * nn;
 		op_shift_keep_mask(sg->keep, &sg->geom);
+		op_shift_mask_bias(sg->mask_bias, sg->keep, (size_t)sg->geom.nW * nn);
 		if (flags & SWIN_PLAN_DECOMPOSED) {
 			sg->keep_full = mask_cursor;
 			mask_cursor += (size_t)batch * sg->geom.nW * cfg->num_heads[s] * nn;
@@ -252,7 +272,7 @@ static void block_forward(struct swin_plan *p, struct swin_block_acts *a,
 			  const struct qp_block_ids *ids,
 			  const struct swin_window_geom *g, int NH,
 			  const uint8_t *keep, const uint8_t *keep_full,
-			  const int32_t *rel_index, int Hd,
+			  const float *mask_bias, const int32_t *rel_index, int Hd,
 			  const struct qp_ctx *ctx)
 {
 	const struct swin_kernels *kk = p->kernels;
@@ -263,8 +283,12 @@ static void block_forward(struct swin_plan *p, struct swin_block_acts *a,
 	int active = qp_ctx_active(ctx);
 	float scale = (float)(1.0 / sqrt((double)D));
 
-	layernorm(&a->ln1, a->in, w->norm1_w, w->norm1_b, M, C, ctx, &ids->norm1, nt);
-	op_window_partition(a->xw, a->ln1.out, g, nt);
+	if (!active && !(p->flags & SWIN_PLAN_TRAIN)) {
+		op_layernorm_windows_forward(a->xw, a->in, w->norm1_w, w->norm1_b, g, nt);
+	} else {
+		layernorm(&a->ln1, a->in, w->norm1_w, w->norm1_b, M, C, ctx, &ids->norm1, nt);
+		op_window_partition(a->xw, a->ln1.out, g, nt);
+	}
 	op_linear_forward(a->qkv, a->xw, w->qkv_w, w->qkv_b, BW * N, C, 3 * C, kk, nt);
 	op_gather_rel_bias(a->rel_bias, w->rel_pos_table, rel_index, NH, N);
 	if (!active) {
@@ -274,8 +298,8 @@ static void block_forward(struct swin_plan *p, struct swin_block_acts *a,
 		if (p->flags & SWIN_PLAN_TRAIN)
 			op_split_qkv(a->q, a->k, a->v, a->qkv, (size_t)BW * N, C, nt);
 		op_window_attention_forward(a->av, p->attn_scratch, a->qkv, a->qkv + C,
-					    a->qkv + 2 * C, 3 * C, a->rel_bias, keep,
-					    BW, g->nW, NH, N, C, kk, nt);
+					    a->qkv + 2 * C, 3 * C, a->rel_bias,
+					    mask_bias, BW, g->nW, NH, N, C, kk, nt);
 	} else {
 		op_split_qkv(a->q, a->k, a->v, a->qkv, (size_t)BW * N, C, nt);
 		qp_apply(ctx, ids->q, a->q, WC, NULL);
@@ -283,7 +307,7 @@ static void block_forward(struct swin_plan *p, struct swin_block_acts *a,
 		qp_apply(ctx, ids->v, a->v, WC, NULL);
 		op_scale(a->q_scaled, a->q, scale, WC, nt);
 		qp_apply(ctx, ids->q_scaled, a->q_scaled, WC, NULL);
-		op_attn_qk(a->qk, a->q_scaled, a->k, BW, NH, N, C, kk, nt);
+		op_attn_qk(a->qk, p->attn_scratch, a->q_scaled, a->k, BW, NH, N, C, kk, nt);
 		qp_apply(ctx, ids->qk, a->qk, att, NULL);
 		qp_apply(ctx, ids->rel_pos_bias, a->rel_bias, (size_t)NH * N * N, NULL);
 		op_add_bias_heads(a->logits, a->qk, a->rel_bias, BW, NH, N, nt);
@@ -306,6 +330,12 @@ static void block_forward(struct swin_plan *p, struct swin_block_acts *a,
 	op_window_reverse_add(a->res1, a->in, a->proj, g, nt);
 	qp_apply(ctx, ids->add_attn, a->res1, MC, NULL);
 	layernorm(&a->ln2, a->res1, w->norm2_w, w->norm2_b, M, C, ctx, &ids->norm2, nt);
+	if (!active && !(p->flags & SWIN_PLAN_TRAIN)) {
+		op_mlp_residual_forward(a->out, a->res1, a->ln2.out, w->fc1_w, w->fc1_b,
+					w->fc2_w, w->fc2_b, M, C, Hd, p->mlp_scratch,
+					kk, nt);
+		return;
+	}
 	op_linear_forward(a->fc1, a->ln2.out, w->fc1_w, w->fc1_b, M, C, Hd, kk, nt);
 	qp_apply(ctx, ids->fc1, a->fc1, (size_t)M * Hd, NULL);
 	op_gelu_forward(a->gelu, a->fc1, (size_t)M * Hd, nt);
@@ -369,7 +399,7 @@ enum qcal_status swin_forward(struct swin_plan *p, const struct swin_model *mode
 			block_forward(p, a, &w->blocks[blk], qt ? &qt->blocks[blk] : &no_block_ids,
 				      odd ? &shifted : &plain, c->num_heads[s],
 				      odd ? sg->keep : NULL, odd ? sg->keep_full : NULL,
-				      model->rel_index, swin_mlp_hidden(c, s), ctx);
+				      odd ? sg->mask_bias : NULL, model->rel_index, swin_mlp_hidden(c, s), ctx);
 			x = a->out;
 		}
 		if (s + 1 < c->num_stages) {

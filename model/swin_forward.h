@@ -70,6 +70,7 @@ struct swin_stage_geom {
 	struct swin_window_geom geom; /* shift is this stage's odd-block shift */
 	int shifts;                   /* odd blocks shift */
 	uint8_t *keep;                /* (nW, N, N) when shifts */
+	float *mask_bias;             /* (nW, N, N) 0 / -inf when shifts (fused path) */
 	uint8_t *keep_full;           /* (B*nW, NH, N, N) decomposed plans only */
 };
 
@@ -93,6 +94,7 @@ struct swin_plan {
 	float *pool;                 /* (B, Cf) */
 	float *logits;               /* (B, K) */
 	float *attn_scratch;         /* threads * N * N */
+	float *mlp_scratch;          /* threads * chunk * Hd (inference float path) */
 	struct swin_stage_geom stages[SWIN_MAX_STAGES];
 };
 

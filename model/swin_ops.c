@@ -31,7 +31,7 @@ void swin_window_geom_init(struct swin_window_geom *g, int B, int H, int W,
 	g->shift = shift;
 }
 
-static float sum_floats(const float *x, int n)
+static inline float sum_floats(const float *x, int n)
 {
 	float acc[16] = { 0 };
 	int i = 0;
@@ -47,7 +47,7 @@ static float sum_floats(const float *x, int n)
 	return acc[0];
 }
 
-static float sum_sq_centered(const float *x, float mean, int n)
+static inline float sum_sq_centered(const float *x, float mean, int n)
 {
 	float acc[16] = { 0 };
 	int i = 0;
@@ -197,6 +197,37 @@ void op_window_partition(float *xw, const float *x,
 	}
 }
 
+void op_layernorm_windows_forward(float *xw, const float *x, const float *w,
+				  const float *b, const struct swin_window_geom *g,
+				  int threads)
+{
+	long windows = (long)g->B * g->nW;
+	int C = g->C;
+
+	#pragma omp parallel for num_threads(threads) schedule(static)
+	for (long bw = 0; bw < windows; bw++) {
+		int bi = (int)(bw / g->nW), wi = (int)(bw % g->nW);
+		int wy = wi / g->nWw, wx = wi % g->nWw;
+		for (int iy = 0; iy < g->ws; iy++) {
+			int sh = (wy * g->ws + iy + g->shift) % g->Hp;
+			for (int ix = 0; ix < g->ws; ix++) {
+				int sw = (wx * g->ws + ix + g->shift) % g->Wp;
+				float *y = xw + (bw * g->N + iy * g->ws + ix) * C;
+				if (sh >= g->H || sw >= g->W) {
+					memset(y, 0, (size_t)C * sizeof(float));
+					continue;
+				}
+				const float *xr = x + (((long)bi * g->H + sh) * g->W + sw) * C;
+				float m = sum_floats(xr, C) / (float)C;
+				float v = sum_sq_centered(xr, m, C) / (float)C;
+				float r = 1.0f / sqrtf(v + SWIN_LN_EPS);
+				for (int j = 0; j < C; j++)
+					y[j] = (xr[j] - m) * r * w[j] + b[j];
+			}
+		}
+	}
+}
+
 void op_window_reverse_add(float *out, const float *res, const float *y,
 			   const struct swin_window_geom *g, int threads)
 {
@@ -265,48 +296,89 @@ void op_split_qkv(float *q, float *k, float *v, const float *qkv, size_t rows,
 	}
 }
 
-/* One softmax row of N with optional keep row; in place. */
-static void softmax_row(float *s, const uint8_t *keep, int N)
+static inline float max_floats(const float *x, int n)
 {
-	float mx = -INFINITY, sum = 0.0f;
+	float acc[16];
+	int i = 0;
 
-	for (int j = 0; j < N; j++)
-		if ((!keep || keep[j]) && s[j] > mx)
-			mx = s[j];
-	for (int j = 0; j < N; j++) {
-		float e = (!keep || keep[j]) ? vm_expf(s[j] - mx) : 0.0f;
-		s[j] = e;
-		sum += e;
+	for (int j = 0; j < 16; j++)
+		acc[j] = -INFINITY;
+	for (; i + 16 <= n; i += 16)
+		for (int j = 0; j < 16; j++)
+			acc[j] = x[i + j] > acc[j] ? x[i + j] : acc[j];
+	for (; i < n; i++)
+		acc[0] = x[i] > acc[0] ? x[i] : acc[0];
+	for (int j = 8; j > 0; j /= 2)
+		for (int l = 0; l < j; l++)
+			acc[l] = acc[l + j] > acc[l] ? acc[l + j] : acc[l];
+	return acc[0];
+}
+
+void op_shift_mask_bias(float *bias, const uint8_t *keep, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		bias[i] = keep[i] ? 0.0f : -INFINITY;
+}
+
+size_t op_window_attention_scratch(int N, int D)
+{
+	return (size_t)N * attn_padded_n(N) + attn_qk_scratch(N, D);
+}
+
+/*
+ * One (window, head) of the fused float attention: scores into a padded
+ * (N, NP) scratch tile, bias and shift mask added (masked keys carry -inf,
+ * so exp gives exactly 0), softmax in place, then the product with v.
+ */
+static void attention_window(float *out, int ld_out, const float *q,
+			     const float *k, const float *v, int ld, int N,
+			     int D, const float *restrict bias,
+			     const float *restrict mask_bias, float *scratch,
+			     const struct swin_kernels *kk)
+{
+	int NP = attn_padded_n(N);
+	float *restrict s = scratch;
+
+	kk->attn_qk(s, NP, q, ld, k, ld, N, D, 1.0f, scratch + (size_t)N * NP);
+	for (int i = 0; i < N; i++) {
+		float *restrict si = s + (size_t)i * NP;
+		const float *restrict bi = bias + (size_t)i * N;
+		if (mask_bias) {
+			const float *restrict mi = mask_bias + (size_t)i * N;
+			for (int j = 0; j < N; j++)
+				si[j] = (si[j] + bi[j]) + mi[j];
+		} else {
+			for (int j = 0; j < N; j++)
+				si[j] += bi[j];
+		}
+		float mx = max_floats(si, N);
+		for (int j = 0; j < N; j++)
+			si[j] = vm_expf(si[j] - mx);
+		float r = 1.0f / sum_floats(si, N);
+		for (int j = 0; j < N; j++)
+			si[j] *= r;
 	}
-	float r = 1.0f / sum;
-	for (int j = 0; j < N; j++)
-		s[j] *= r;
+	kk->attn_pv(out, ld_out, s, NP, v, ld, N, D);
 }
 
 void op_window_attention_forward(float *av, float *scratch, const float *q,
 				 const float *k, const float *v, int ld,
-				 const float *bias, const uint8_t *keep, int BW,
+				 const float *bias, const float *mask_bias, int BW,
 				 int nW, int NH, int N, int C,
 				 const struct swin_kernels *kk, int threads)
 {
 	int D = C / NH;
 	long pairs = (long)BW * NH;
+	size_t per_thread = op_window_attention_scratch(N, D);
 
 	#pragma omp parallel for num_threads(threads) schedule(static)
 	for (long p = 0; p < pairs; p++) {
 		int bw = (int)(p / NH), h = (int)(p % NH);
-		float *s = scratch + (long)omp_get_thread_num() * N * N;
 		long base = (long)bw * N * ld + h * D;
-		const float *bh = bias + (long)h * N * N;
-		const uint8_t *km = keep ? keep + (long)(bw % nW) * N * N : NULL;
-		kk->gemm(false, true, N, N, D, 1.0f, q + base, ld, k + base, ld,
-			 0.0f, s, N, 1);
-		for (int i = 0; i < N * N; i++)
-			s[i] += bh[i];
-		for (int i = 0; i < N; i++)
-			softmax_row(s + (long)i * N, km ? km + (long)i * N : NULL, N);
-		kk->gemm(false, false, N, D, N, 1.0f, s, N, v + base, ld, 0.0f,
-			 av + (long)bw * N * C + h * D, C, 1);
+		attention_window(av + (long)bw * N * C + h * D, C, q + base, k + base,
+				 v + base, ld, N, D, bias + (long)h * N * N,
+				 mask_bias ? mask_bias + (long)(bw % nW) * N * N : NULL,
+				 scratch + (size_t)omp_get_thread_num() * per_thread, kk);
 	}
 }
 
@@ -319,17 +391,20 @@ void op_scale_columns(float *x, size_t rows, int ld, int cols, float s,
 			x[r * ld + j] *= s;
 }
 
-void op_attn_qk(float *qk, const float *q, const float *k, int BW, int NH,
-		int N, int C, const struct swin_kernels *kk, int threads)
+void op_attn_qk(float *qk, float *scratch, const float *q, const float *k,
+		int BW, int NH, int N, int C, const struct swin_kernels *kk,
+		int threads)
 {
 	int D = C / NH;
 	long pairs = (long)BW * NH;
+	size_t per_thread = attn_qk_scratch(N, D);
 
 	#pragma omp parallel for num_threads(threads) schedule(static)
 	for (long p = 0; p < pairs; p++) {
 		int bw = (int)(p / NH), h = (int)(p % NH);
-		kk->gemm(false, true, N, N, D, 1.0f, q + (long)bw * N * C + h * D, C,
-			 k + (long)bw * N * C + h * D, C, 0.0f, qk + p * N * N, N, 1);
+		kk->attn_qk(qk + p * N * N, N, q + (long)bw * N * C + h * D, C,
+			    k + (long)bw * N * C + h * D, C, N, D, 1.0f,
+			    scratch + (size_t)omp_get_thread_num() * per_thread);
 	}
 }
 
@@ -342,9 +417,8 @@ void op_attn_av(float *av, const float *attn, const float *v, int BW, int NH,
 	#pragma omp parallel for num_threads(threads) schedule(static)
 	for (long p = 0; p < pairs; p++) {
 		int bw = (int)(p / NH), h = (int)(p % NH);
-		kk->gemm(false, false, N, D, N, 1.0f, attn + p * N * N, N,
-			 v + (long)bw * N * C + h * D, C, 0.0f,
-			 av + (long)bw * N * C + h * D, C, 1);
+		kk->attn_pv(av + (long)bw * N * C + h * D, C, attn + p * N * N, N,
+			    v + (long)bw * N * C + h * D, C, N, D);
 	}
 }
 
@@ -440,6 +514,53 @@ void op_gelu_forward(float *out, const float *in, size_t n, int threads)
 	for (size_t i = 0; i < n; i++) {
 		float x = in[i];
 		out[i] = x * 0.5f * (1.0f + vm_erff(x * alpha));
+	}
+}
+
+int op_mlp_chunk_rows(int hidden)
+{
+	/* Keep a chunk's hidden activations (rows x hidden floats) near 1 MiB so
+	 * they stay in L2 between fc1, GELU and fc2. */
+	int rows = 262144 / (hidden > 0 ? hidden : 1);
+	rows = rows / 32 * 32;
+	return rows < 32 ? 32 : rows > 1024 ? 1024 : rows;
+}
+
+void op_mlp_residual_forward(float *out, const float *res, const float *in,
+			     const float *w1, const float *b1, const float *w2,
+			     const float *b2, int M, int C, int Hd,
+			     float *scratch, const struct swin_kernels *kk,
+			     int threads)
+{
+	const float alpha = (float)M_SQRT1_2;
+	/* Equal chunks, a multiple of the thread count, none above the cache
+	 * budget: small late-stage matrices still use every thread. */
+	int max_chunk = op_mlp_chunk_rows(Hd);
+	int chunks = (M + max_chunk - 1) / max_chunk;
+	chunks = (chunks + threads - 1) / threads * threads;
+	int chunk = (M + chunks - 1) / chunks;
+
+	#pragma omp parallel num_threads(threads)
+	{
+		float *h = scratch + (size_t)omp_get_thread_num() * max_chunk * Hd;
+		#pragma omp for schedule(static)
+		for (int ci = 0; ci < chunks; ci++) {
+			int r0 = ci * chunk, rows = M - r0 < chunk ? M - r0 : chunk;
+			for (int r = 0; r < rows; r++)
+				memcpy(h + (size_t)r * Hd, b1, (size_t)Hd * sizeof(float));
+			kk->gemm(false, true, rows, Hd, C, 1.0f, in + (size_t)r0 * C, C,
+				 w1, C, 1.0f, h, Hd, 1);
+			for (size_t i = 0; i < (size_t)rows * Hd; i++)
+				h[i] = h[i] * 0.5f * (1.0f + vm_erff(h[i] * alpha));
+			for (int r = 0; r < rows; r++) {
+				float *o = out + (size_t)(r0 + r) * C;
+				const float *x = res + (size_t)(r0 + r) * C;
+				for (int j = 0; j < C; j++)
+					o[j] = x[j] + b2[j];
+			}
+			kk->gemm(false, true, rows, C, Hd, 1.0f, h, Hd, w2, Hd, 1.0f,
+				 out + (size_t)r0 * C, C, 1);
+		}
 	}
 }
 

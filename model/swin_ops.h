@@ -66,6 +66,11 @@ void op_affine(float *out, const float *in, const float *w, const float *b,
 /* xw (B*nW, N, C) = windows of the zero-padded, rolled (by -shift) x (B, H, W, C) */
 void op_window_partition(float *xw, const float *x,
 			 const struct swin_window_geom *g, int threads);
+/* Fused LayerNorm + window partition (inference float path):
+ * xw (B*nW, N, C) = windows of LayerNorm(x), zero for padding tokens. */
+void op_layernorm_windows_forward(float *xw, const float *x, const float *w,
+				  const float *b, const struct swin_window_geom *g,
+				  int threads);
 /* out (B, H, W, C) = res + un-window/un-roll/crop of y (B*nW, N, C); out may be res */
 void op_window_reverse_add(float *out, const float *res, const float *y,
 			   const struct swin_window_geom *g, int threads);
@@ -86,25 +91,30 @@ void op_split_qkv(float *q, float *k, float *v, const float *qkv, size_t rows,
 
 /*
  * Fused window attention for the float path: for every window and head,
- * softmax(q_h k_h^T + bias_h [masked]) @ v_h, written as av (BW, N, C) with
- * heads concatenated.  q, k, v are (BW, N, ld) row views (ld = C for split
- * tensors, 3C when reading straight from the qkv projection); q is already
- * scaled.  keep (nW, N, N) or NULL; scratch holds threads * N * N floats.
+ * softmax(q_h k_h^T + bias_h + mask_bias) @ v_h, written as av (BW, N, C)
+ * with heads concatenated.  q, k, v are (BW, N, ld) row views (ld = C for
+ * split tensors, 3C when reading straight from the qkv projection); q is
+ * already scaled.  mask_bias (nW, N, N) holds 0 / -inf, or is NULL.
+ * scratch holds threads * op_window_attention_scratch(N, D) floats.
  */
+size_t op_window_attention_scratch(int N, int D);
 void op_window_attention_forward(float *av, float *scratch, const float *q,
 				 const float *k, const float *v, int ld,
-				 const float *bias, const uint8_t *keep, int BW,
+				 const float *bias, const float *mask_bias, int BW,
 				 int nW, int NH, int N, int C,
 				 const struct swin_kernels *kk, int threads);
+/* bias[i] = 0 where keep[i], -inf elsewhere (the fused path's shift mask). */
+void op_shift_mask_bias(float *bias, const uint8_t *keep, size_t n);
 
 /* x[r * ld + j] *= s for the first cols columns of rows rows. */
 void op_scale_columns(float *x, size_t rows, int ld, int cols, float s,
 		      int threads);
 
 /* Per-(window, head) matmuls of the decomposed path. */
-/* qk (BW, NH, N, N) = q_h @ k_h^T */
-void op_attn_qk(float *qk, const float *q, const float *k, int BW, int NH,
-		int N, int C, const struct swin_kernels *kk, int threads);
+/* qk (BW, NH, N, N) = q_h @ k_h^T; scratch: threads * attn_qk_scratch(N, D) */
+void op_attn_qk(float *qk, float *scratch, const float *q, const float *k,
+		int BW, int NH, int N, int C, const struct swin_kernels *kk,
+		int threads);
 /* av (BW, N, C) = attn_h (N, N) @ v_h */
 void op_attn_av(float *av, const float *attn, const float *v, int BW, int NH,
 		int N, int C, const struct swin_kernels *kk, int threads);
@@ -135,6 +145,19 @@ void op_scale(float *out, const float *in, float s, size_t n, int threads);
 void op_add(float *out, const float *a, const float *b, size_t n, int threads);
 /* Exact (erf) GELU. */
 void op_gelu_forward(float *out, const float *in, size_t n, int threads);
+
+/*
+ * Float-path MLP with residual, row-chunked so the hidden activations never
+ * leave cache: out (M, C) = res + fc2(GELU(fc1(in))).  w1 (Hd, C), w2 (C, Hd);
+ * scratch holds threads * op_mlp_chunk_rows(Hd) * Hd floats.  out may not
+ * alias in; it may alias res.
+ */
+int op_mlp_chunk_rows(int hidden);
+void op_mlp_residual_forward(float *out, const float *res, const float *in,
+			     const float *w1, const float *b1, const float *w2,
+			     const float *b2, int M, int C, int Hd,
+			     float *scratch, const struct swin_kernels *kk,
+			     int threads);
 
 /* Patch merging gather: out (B, ceil(H/2), ceil(W/2), 4C) in torchvision's
  * concatenation order x[0::2,0::2], x[1::2,0::2], x[0::2,1::2], x[1::2,1::2]. */
