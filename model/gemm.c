@@ -13,11 +13,19 @@ static void gemm_blas(bool ta, bool tb, int M, int N, int K, float alpha,
 		      const float *A, int lda, const float *B, int ldb,
 		      float beta, float *C, int ldc, int threads)
 {
-	/* Split rows only when each thread gets a worthwhile slab. */
 	long work = (long)M * N * K;
 	int parts = threads;
 
-	if (parts < 1 || omp_in_parallel() || work < (1L << 20) || M < 2 * parts)
+	if (parts < 1 || omp_in_parallel() || work < (1L << 20))
+		parts = 1;
+	/*
+	 * Each part packs the operand it shares with the others, so split the
+	 * longer side: rows for many tokens, output features for few tokens
+	 * (late stages at batch 1), where packing the whole weight per thread
+	 * would cost as much as the multiply.
+	 */
+	bool split_rows = M >= N;
+	if ((split_rows ? M : N) < 2 * parts)
 		parts = 1;
 	if (parts == 1) {
 		cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
@@ -27,11 +35,21 @@ static void gemm_blas(bool ta, bool tb, int M, int N, int K, float alpha,
 	}
 	#pragma omp parallel for num_threads(parts) schedule(static)
 	for (int p = 0; p < parts; p++) {
-		int m0 = (int)((long)M * p / parts), m1 = (int)((long)M * (p + 1) / parts);
-		const float *Ap = ta ? A + m0 : A + (long)m0 * lda;
-		cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
-			    tb ? CblasTrans : CblasNoTrans, m1 - m0, N, K, alpha,
-			    Ap, lda, B, ldb, beta, C + (long)m0 * ldc, ldc);
+		if (split_rows) {
+			int m0 = (int)((long)M * p / parts), m1 = (int)((long)M * (p + 1) / parts);
+			const float *Ap = ta ? A + m0 : A + (long)m0 * lda;
+			cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
+				    tb ? CblasTrans : CblasNoTrans, m1 - m0, N, K, alpha,
+				    Ap, lda, B, ldb, beta, C + (long)m0 * ldc, ldc);
+		} else {
+			/* a multiple of 16 columns per part keeps the kernels' tiles whole */
+			int n0 = (int)((long)N * p / parts) / 16 * 16;
+			int n1 = p + 1 == parts ? N : (int)((long)N * (p + 1) / parts) / 16 * 16;
+			const float *Bp = tb ? B + (long)n0 * ldb : B + n0;
+			cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
+				    tb ? CblasTrans : CblasNoTrans, M, n1 - n0, K, alpha,
+				    A, lda, Bp, ldb, beta, C + n0, ldc);
+		}
 	}
 }
 

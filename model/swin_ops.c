@@ -533,9 +533,27 @@ void op_mlp_residual_forward(float *out, const float *res, const float *in,
 			     int threads)
 {
 	const float alpha = (float)M_SQRT1_2;
+	int max_chunk = op_mlp_chunk_rows(Hd);
+
+	/*
+	 * Few tokens (late stages at small batch): one chunk, with both GEMMs
+	 * split across threads by output features so each weight is packed
+	 * once, not once per thread.  The scratch holds threads * max_chunk
+	 * rows, enough for M <= threads * max_chunk.
+	 */
+	if (M <= threads * max_chunk && (long)M * Hd <= 2L * 262144) {
+		float *h = scratch;
+		op_linear_forward(h, in, w1, b1, M, C, Hd, kk, threads);
+		op_gelu_forward(h, h, (size_t)M * Hd, threads);
+		#pragma omp parallel for num_threads(threads) schedule(static)
+		for (int r = 0; r < M; r++)
+			for (int j = 0; j < C; j++)
+				out[(size_t)r * C + j] = res[(size_t)r * C + j] + b2[j];
+		kk->gemm(false, true, M, C, Hd, 1.0f, h, Hd, w2, Hd, 1.0f, out, C, threads);
+		return;
+	}
 	/* Equal chunks, a multiple of the thread count, none above the cache
 	 * budget: small late-stage matrices still use every thread. */
-	int max_chunk = op_mlp_chunk_rows(Hd);
 	int chunks = (M + max_chunk - 1) / max_chunk;
 	chunks = (chunks + threads - 1) / threads * threads;
 	int chunk = (M + chunks - 1) / chunks;
