@@ -37,6 +37,10 @@ void fq_per_tensor(float *x, size_t n, float scale, int32_t zero_point,
 void fq_per_channel(float *x, int channels, size_t inner, const float *scales,
 		    const int32_t *zero_points, int64_t qmin, int64_t qmax);
 
+/* fq_per_tensor split across `threads` OpenMP threads (same result). */
+void fq_per_tensor_mt(float *x, size_t n, float scale, int32_t zero_point,
+		      int64_t qmin, int64_t qmax, int threads);
+
 /* out-of-place variant of fq_per_tensor (dst may equal src). */
 void fq_per_tensor_to(float *dst, const float *src, size_t n, float scale,
 		      int32_t zero_point, int64_t qmin, int64_t qmax);

@@ -282,5 +282,6 @@ void qp_apply(const struct qp_ctx *ctx, int id, float *x, size_t n,
 		return;
 	if (ctx->mode == QP_MODE_QAT && ctx->saved && ctx->saved[id])
 		memcpy(ctx->saved[id], x, n * sizeof(float));
-	fq_per_tensor(x, n, qp->scale, qp->zero_point, qp->qmin, qp->qmax);
+	fq_per_tensor_mt(x, n, qp->scale, qp->zero_point, qp->qmin, qp->qmax,
+			 ctx->threads);
 }

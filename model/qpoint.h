@@ -161,6 +161,7 @@ struct qp_ctx {
 	void *observe_user;
 	/* QAT: per-point buffer receiving the pre-quant tensor; set by the plan */
 	float **saved;
+	int threads;                       /* fake-quant team size (0 = 1) */
 };
 
 /* True when the forward must materialise every point's tensor. */
