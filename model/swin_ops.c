@@ -443,13 +443,19 @@ void op_softmax_sub_max(float *sub_max, const float *x, const uint8_t *keep,
 	#pragma omp parallel for num_threads(threads) schedule(static)
 	for (long r = 0; r < rows; r++) {
 		const float *xr = x + r * N;
-		const uint8_t *kr = keep ? keep + ((r / ((long)NH * N)) % nW * N + r % N) * N : NULL;
+		float *yr = sub_max + r * N;
+		if (!keep) {
+			float mx = max_floats(xr, N);
+			for (int j = 0; j < N; j++)
+				yr[j] = xr[j] - mx;
+			continue;
+		}
+		const uint8_t *kr = keep + ((r / ((long)NH * N)) % nW * N + r % N) * N;
 		float mx = -INFINITY;
 		for (int j = 0; j < N; j++)
-			if ((!kr || kr[j]) && xr[j] > mx)
-				mx = xr[j];
+			mx = kr[j] && xr[j] > mx ? xr[j] : mx;
 		for (int j = 0; j < N; j++)
-			sub_max[r * N + j] = (!kr || kr[j]) ? xr[j] - mx : 0.0f;
+			yr[j] = kr[j] ? xr[j] - mx : 0.0f;
 	}
 }
 
@@ -460,9 +466,15 @@ void op_softmax_exp(float *e, const float *sub_max, const uint8_t *keep,
 
 	#pragma omp parallel for num_threads(threads) schedule(static)
 	for (long r = 0; r < rows; r++) {
-		const uint8_t *kr = keep ? keep + ((r / ((long)NH * N)) % nW * N + r % N) * N : NULL;
+		const float *xr = sub_max + r * N;
+		float *er = e + r * N;
 		for (int j = 0; j < N; j++)
-			e[r * N + j] = (!kr || kr[j]) ? vm_expf(sub_max[r * N + j]) : 0.0f;
+			er[j] = vm_expf(xr[j]);
+		if (keep) {
+			const uint8_t *kr = keep + ((r / ((long)NH * N)) % nW * N + r % N) * N;
+			for (int j = 0; j < N; j++)
+				er[j] = kr[j] ? er[j] : 0.0f;
+		}
 	}
 }
 
