@@ -4,13 +4,14 @@
  *
  * Symmetric: the histogram holds |x| and the clip is [-T, T] with T the
  * upper edge of the first cell at which at least ceil(p N / 100) of the N
- * values lie at or below; so T >= the exact empirical quantile of |x| and
- * exceeds it by less than one cell, 2^exp < 2 max|x| / (bins - 1).
- * Asymmetric: the histogram holds x, and each tail gets the same
- * treatment - the upper clip as above, the lower clip at the lower edge of
- * the last cell with at least ceil(p N / 100) values at or above it -
- * each within one cell, 2^exp < 2 (max - min) / (bins - 2), outside the
- * exact quantile.  Clips never leave the observed range.
+ * values lie at or below; so T >= the exact empirical quantile q of |x|
+ * and T - q <= one cell, 2^exp < 2 max|x| / (bins - 1) (T - q = 2^exp
+ * only when q sits on a cell's lower edge).  Asymmetric: the histogram
+ * holds x, and each tail gets the same treatment - the upper clip as
+ * above, the lower clip at the lower edge of the last cell with at least
+ * ceil(p N / 100) values at or above it (0 <= q_lo - clip < 2^exp) - with
+ * 2^exp < 2 (max - min) / (bins - 2).  Clips never leave the observed
+ * range.
  */
 #include <math.h>
 

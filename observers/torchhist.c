@@ -136,9 +136,12 @@ static bool th_adjust(const struct torchhist *h, float cmin, float cmax,
 
 /*
  * torch's _combine_histograms: out[k] = new[k] + the old histogram's mass
- * between the new bin edges, the old bins spread over `upsample` sub-bins.
- * The cumulative sum at the end of new bin k is taken from the old bins'
- * prefix sums; torch's float32 copy of the previous sum is kept.
+ * between the new bin edges.  torch repeats every old bin `upsample` times
+ * (each copy holding the whole count), places them at sub-bin start, takes
+ * the cumulative sum at the end of every new bin and divides differences
+ * by `upsample`.  That cumulative sum at sub-bin q is U * (old bins fully
+ * before q) + (sub-bins into the current one) * its count; torch's float32
+ * copy of the previous sum is kept.
  */
 static void th_combine(const struct torchhist *h, const uint64_t *batch,
 		       int64_t down, int64_t start, float *out)
@@ -149,6 +152,7 @@ static void th_combine(const struct torchhist *h, const uint64_t *batch,
 
 	for (int i = 0; i < h->bins; i++)
 		total += h->hist[i];
+	total *= (double)U;
 	for (int k = 0; k < h->bins; k++) {
 		int64_t q = (int64_t)(k + 1) * down - start;
 		double cum;
@@ -164,7 +168,7 @@ static void th_combine(const struct torchhist *h, const uint64_t *batch,
 
 			while (next < b)
 				run += h->hist[next++];
-			cum = run + (double)r * (double)h->hist[b];
+			cum = (double)U * run + (double)r * (double)h->hist[b];
 		}
 		out[k] = (float)batch[k] + (float)((cum - prev) / (double)U);
 		prev = (double)(float)cum;

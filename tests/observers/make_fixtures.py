@@ -7,9 +7,10 @@ torch 1.13):
   cases/<case>/batches/<k>          float32 batches, fed in order
   cases/<case>/minmax/<cfg>         [scale, zero_point, min_val, max_val]
   cases/<case>/moving_average/<cfg> same, MovingAverageMinMaxObserver(0.01)
-  cases/<case>/histogram/<cfg>/...  HistogramObserver: hist, range, clip,
-                                    qparams, L2 errors at a few bin pairs;
-                                    'stock' also holds torch 1.13 unpatched
+  cases/<case>/histogram/<cfg>/...  HistogramObserver: hist, summary (range,
+                                    clip, qparams; fixed and unpatched torch),
+                                    L2 errors at a few bin pairs
+  cases/<case>/histogram1/<cfg>/... the same for the first batch alone
   cases/<case>/entropy/<levels>     reference TensorRT KL search on the
                                     dyadic |x| histogram: hist, exp, best i
   perchannel/w0, w1, perchannel/<cfg>/{scales,zero_points}
@@ -169,11 +170,11 @@ def histogram_run(cfg, batches, patched):
             del obsmod.int
 
 
-def histogram_records(grp, batches):
+def histogram_records(grp, batches, name='histogram'):
     """Per config: hist (the fixed observer's), summary rows [fixed, stock]
     of [min_val, max_val, clip_min, clip_max, scale, zero_point], and L2
     errors [start, end, error] of the fixed observer."""
-    sub = grp.create_group('histogram')
+    sub = grp.create_group(name)
     for cfg in HIST_CONFIGS:
         hist, fixed, errors = histogram_run(cfg, batches, True)
         stock_hist, stock, _ = histogram_run(cfg, batches, False)
@@ -303,6 +304,10 @@ def main():
             grp.attrs['num_batches'] = len(batches)
             minmax_records(grp, batches)
             histogram_records(grp, batches)
+            # the first batch alone: where it lies within (-1, 1), unpatched
+            # torch 1.13 agrees (histc(min=0, max=0) falls back to the data's
+            # own range); later batches never do, the combined range differs
+            histogram_records(grp, batches[:1], 'histogram1')
             entropy_records(grp, batches)
             print(name, 'done', flush=True)
         perchannel_records(f)
