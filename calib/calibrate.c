@@ -1,0 +1,352 @@
+/*
+ * Calibration engine (see calibrate.h).
+ *
+ * Observer replicas: kinds whose merge is exact (minmax, percentile,
+ * entropy) get one replica per thread and each takes a contiguous slice of
+ * every tensor, so the observer work is parallel and the result does not
+ * depend on the thread count.  moving_average and mse depend on how the data
+ * is cut into batches, so they keep one replica that sees whole tensors, as
+ * PyTorch's observers do.
+ */
+#include "calib/calibrate.h"
+
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/swin_forward.h"
+#include "observers/observer.h"
+
+struct calib_session {
+	struct swin_model model;         /* folded when the config says so */
+	struct qp_table table;
+	const struct qconfig *config;
+	struct qconfig_spec *specs;      /* [count] */
+	struct observer **obs;           /* [count * replicas]; NULL = not observed */
+	int *nrep;                       /* [count] replicas in use per point */
+	int replicas;
+	struct calib_options opt;
+	struct swin_plan plan;
+	enum qcal_status cb_status;      /* first failure inside the observe callback */
+	struct qcal_err cb_err;
+	size_t images;
+};
+
+static struct observer **obs_at(struct calib_session *s, int point, int rep)
+{
+	return &s->obs[(size_t)point * s->replicas + rep];
+}
+
+static enum qcal_status make_options(const struct qconfig_spec *spec,
+				     const struct qp_point *p, const char *override,
+				     struct observer_options *o, struct qcal_err *err)
+{
+	const char *name = spec->observer;
+	enum observer_kind kind;
+
+	if (override && p->role != QP_ROLE_WEIGHT)
+		name = override;
+	if (observer_kind_parse(name, &kind) != 0)
+		return qcal_err_set(err, QCAL_EINVAL, "point %s: unknown observer '%s'", p->name, name);
+	/* a fixed scale needs no statistics beyond the range we report */
+	if (spec->fixed)
+		kind = OBSERVER_MINMAX;
+	observer_options_init(o, kind, spec->dtype, spec->symmetric);
+	o->percentile = spec->percentile;
+	o->bins = spec->bins;
+	if (kind == OBSERVER_PER_CHANNEL_MINMAX) {
+		if (p->role != QP_ROLE_WEIGHT)
+			return qcal_err_set(err, QCAL_EINVAL,
+					    "point %s: per_channel_minmax is for weights", p->name);
+		o->channels = p->channels;
+	}
+	return QCAL_OK;
+}
+
+static bool splittable(enum observer_kind k)
+{
+	return k == OBSERVER_MINMAX || k == OBSERVER_PERCENTILE || k == OBSERVER_ENTROPY;
+}
+
+static void observe_cb(void *user, int id, const float *x, size_t n,
+		       const uint8_t *keep)
+{
+	struct calib_session *s = user;
+	int reps = s->nrep[id];
+
+	if (reps == 0 || s->cb_status != QCAL_OK)
+		return;
+	if (reps == 1 || n < 65536) {
+		struct observer *o = *obs_at(s, id, 0);
+		enum qcal_status st = keep ? observer_update_masked(o, x, keep, n, &s->cb_err)
+					   : observer_update(o, x, n, &s->cb_err);
+		if (st != QCAL_OK)
+			s->cb_status = st;
+		return;
+	}
+	enum qcal_status failed = QCAL_OK;
+	#pragma omp parallel for num_threads(reps) schedule(static, 1)
+	for (int r = 0; r < reps; r++) {
+		size_t lo = n * (size_t)r / (size_t)reps, hi = n * (size_t)(r + 1) / (size_t)reps;
+		struct qcal_err local;
+		struct observer *o = *obs_at(s, id, r);
+		enum qcal_status st = keep ? observer_update_masked(o, x + lo, keep + lo, hi - lo, &local)
+					   : observer_update(o, x + lo, hi - lo, &local);
+		if (st != QCAL_OK) {
+			#pragma omp critical
+			{
+				if (failed == QCAL_OK) {
+					failed = st;
+					s->cb_err = local;
+				}
+			}
+		}
+	}
+	if (failed != QCAL_OK)
+		s->cb_status = failed;
+}
+
+enum qcal_status calib_session_create(struct calib_session **out,
+				      const struct swin_model *model,
+				      const struct qconfig *config,
+				      const struct calib_options *opt,
+				      struct qcal_err *err)
+{
+	struct calib_session *s = calloc(1, sizeof(*s));
+	enum qcal_status st;
+
+	*out = NULL;
+	if (!s)
+		return qcal_err_set(err, QCAL_ENOMEM, "calibration: out of memory");
+	s->config = config;
+	s->opt = *opt;
+	s->replicas = opt->threads > 0 ? opt->threads : omp_get_num_procs();
+	if (opt->observer) {
+		enum observer_kind k;
+		if (observer_kind_parse(opt->observer, &k) != 0 || k == OBSERVER_PER_CHANNEL_MINMAX) {
+			free(s);
+			return qcal_err_set(err, QCAL_EINVAL,
+					    "unknown activation observer '%s' (minmax, moving_average, percentile, entropy, mse)",
+					    opt->observer);
+		}
+	}
+	st = swin_model_clone(&s->model, model, err);
+	if (st != QCAL_OK) {
+		free(s);
+		return st;
+	}
+	if (config->fold_input) {
+		if (!model->input_folded)
+			swin_model_fold_input_norm(&s->model);
+	} else if (model->input_folded) {
+		st = qcal_err_set(err, QCAL_EINVAL,
+				  "%s does not fold the input normalisation, but the model's is already folded",
+				  config->path);
+		goto out_fail;
+	}
+	st = qp_table_init(&s->table, &s->model.cfg, &s->model.table, err);
+	if (st != QCAL_OK)
+		goto out_fail;
+	s->specs = calloc((size_t)s->table.count, sizeof(*s->specs));
+	s->obs = calloc((size_t)s->table.count * s->replicas, sizeof(*s->obs));
+	s->nrep = calloc((size_t)s->table.count, sizeof(*s->nrep));
+	if (!s->specs || !s->obs || !s->nrep) {
+		st = qcal_err_set(err, QCAL_ENOMEM, "calibration: out of memory");
+		goto out_fail;
+	}
+	st = qconfig_resolve(config, &s->table, s->specs, err);
+	if (st != QCAL_OK)
+		goto out_fail;
+	for (int i = 0; i < s->table.count; i++) {
+		const struct qp_point *p = &s->table.points[i];
+		struct observer_options o;
+		if (!s->specs[i].quantize)
+			continue;
+		st = make_options(&s->specs[i], p, opt->observer, &o, err);
+		if (st != QCAL_OK)
+			goto out_fail;
+		s->nrep[i] = p->role != QP_ROLE_WEIGHT && splittable(o.kind) ? s->replicas : 1;
+		for (int r = 0; r < s->nrep[i]; r++) {
+			st = observer_create(obs_at(s, i, r), &o, err);
+			if (st != QCAL_OK) {
+				qcal_err_prefix(err, "point %s: ", p->name);
+				goto out_fail;
+			}
+		}
+		if (p->role == QP_ROLE_WEIGHT) {
+			const struct swin_param_spec *ps = &s->model.table.specs[p->param_index];
+			st = observer_update(*obs_at(s, i, 0), s->model.params + ps->offset, ps->numel, err);
+			if (st != QCAL_OK) {
+				qcal_err_prefix(err, "point %s: ", p->name);
+				goto out_fail;
+			}
+			/* weights need no images: they are done */
+			s->nrep[i] = -1;
+		}
+	}
+	st = swin_plan_init(&s->plan, &s->model.cfg, opt->batch, SWIN_PLAN_DECOMPOSED,
+			    opt->threads, NULL, err);
+	if (st != QCAL_OK)
+		goto out_fail;
+	*out = s;
+	return QCAL_OK;
+out_fail:
+	calib_session_free(s);
+	return st;
+}
+
+void calib_session_free(struct calib_session *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; s->obs && i < (size_t)s->table.count * s->replicas; i++)
+		observer_free(s->obs[i]);
+	free(s->obs);
+	free(s->nrep);
+	free(s->specs);
+	swin_plan_free(&s->plan);
+	qp_table_free(&s->table);
+	swin_model_free(&s->model);
+	free(s);
+}
+
+const struct swin_model *calib_session_model(const struct calib_session *s)
+{
+	return &s->model;
+}
+
+const struct qp_table *calib_session_points(const struct calib_session *s)
+{
+	return &s->table;
+}
+
+enum qcal_status calib_session_observe(struct calib_session *s, eval_next_fn next,
+				       void *next_user, size_t *images,
+				       struct qcal_err *err)
+{
+	enum qcal_status st;
+	/* weights were observed at creation; keep them out of the callback */
+	int *active = malloc((size_t)s->table.count * sizeof(int));
+
+	if (!active)
+		return qcal_err_set(err, QCAL_ENOMEM, "calibration: out of memory");
+	for (int i = 0; i < s->table.count; i++)
+		active[i] = s->nrep[i] > 0 ? s->nrep[i] : 0;
+	int *saved = s->nrep;
+	s->nrep = active;
+	struct qp_ctx ctx = {
+		.mode = QP_MODE_OBSERVE, .table = &s->table, .observe = observe_cb,
+		.observe_user = s, .threads = s->opt.threads,
+	};
+	for (;;) {
+		struct eval_batch b = { 0 };
+		char status[64];
+		st = next(next_user, &b, err);
+		if (st != QCAL_OK || b.count == 0)
+			break;
+		st = swin_forward(&s->plan, &s->model, NULL, &ctx, b.images, b.count, err);
+		if (st != QCAL_OK)
+			break;
+		if (s->cb_status != QCAL_OK) {
+			st = s->cb_status;
+			if (err)
+				*err = s->cb_err;
+			break;
+		}
+		s->images += (size_t)b.count;
+		snprintf(status, sizeof(status), "%d points", s->table.count);
+		if (qcal_progress_report(&s->opt.progress, s->images,
+					 s->opt.total ? s->opt.total : s->images, status)) {
+			st = qcal_err_set(err, QCAL_ECANCEL, "calibration interrupted after %zu images",
+					  s->images);
+			break;
+		}
+	}
+	s->nrep = saved;
+	free(active);
+	if (images)
+		*images = s->images;
+	return st;
+}
+
+enum qcal_status calib_session_scales(struct calib_session *s,
+				      const struct qp_table *points,
+				      struct scale_table *table,
+				      struct qcal_err *err)
+{
+	enum qcal_status st;
+	char failed[768] = "";
+	int nfailed = 0;
+	struct qcal_err first = { 0 };
+
+	if (points->count != s->table.count)
+		return qcal_err_set(err, QCAL_EINVAL,
+				    "calibration: point table has %d points, the session's model %d",
+				    points->count, s->table.count);
+	st = scale_table_init(table, points, err);
+	if (st != QCAL_OK)
+		return st;
+	table->input_folded = s->model.input_folded;
+	table->images = (long)s->images;
+	for (int i = 0; i < s->table.count; i++) {
+		const struct qp_point *p = &s->table.points[i];
+		const struct qconfig_spec *spec = &s->specs[i];
+		struct scale_point *sp = &table->points[i];
+		struct observer_qparams q;
+		struct qcal_err e;
+		int reps = s->nrep[i] < 0 ? 1 : s->nrep[i];
+		if (!spec->quantize)
+			continue;
+		for (int r = 1; r < reps && st == QCAL_OK; r++)
+			st = observer_merge(*obs_at(s, i, 0), *obs_at(s, i, r), err);
+		if (st != QCAL_OK)
+			break;
+		enum qcal_status qs = observer_compute_qparams(*obs_at(s, i, 0), &q, &e);
+		if (qs != QCAL_OK && !spec->fixed) {
+			if (nfailed == 0)
+				first = e;
+			if (nfailed < 8)
+				snprintf(failed + strlen(failed), sizeof(failed) - strlen(failed), "%s%s",
+					 nfailed ? ", " : "", p->name);
+			nfailed++;
+			observer_qparams_free(&q);
+			continue;
+		}
+		if (spec->fixed) {
+			float scale = (float)spec->scale;
+			st = scale_point_set(sp, spec->dtype, spec->symmetric, 1, &scale,
+					     &spec->zero_point, err);
+		} else {
+			st = scale_point_set(sp, spec->dtype, spec->symmetric, q.channels, q.scales,
+					     q.zero_points, err);
+		}
+		if (st == QCAL_OK) {
+			sp->fixed = spec->fixed;
+			sp->learnable = spec->learnable && !spec->fixed;
+			snprintf(sp->observer, sizeof(sp->observer), "%s",
+				 spec->fixed ? "fixed" : observer_kind_name(q.kind));
+			if (qs == QCAL_OK) {
+				sp->observed_min = q.observed_min;
+				sp->observed_max = q.observed_max;
+				sp->clip_min = spec->fixed ? (sp->qmin - sp->zero_points[0]) * (double)sp->scales[0] : q.clip_min;
+				sp->clip_max = spec->fixed ? (sp->qmax - sp->zero_points[0]) * (double)sp->scales[0] : q.clip_max;
+				sp->count = q.count;
+				sp->nan_count = q.nan_count;
+				sp->inf_count = q.inf_count;
+			}
+			st = scale_point_validate(sp, p->name, err);
+		}
+		observer_qparams_free(&q);
+		if (st != QCAL_OK)
+			break;
+	}
+	if (st == QCAL_OK && nfailed)
+		st = qcal_err_set(err, QCAL_ESTATE,
+				  "%d point%s got no scale: %s%s (first: %s)", nfailed,
+				  nfailed > 1 ? "s" : "", failed, nfailed > 8 ? ", ..." : "", first.msg);
+	if (st != QCAL_OK)
+		scale_table_free(table);
+	return st;
+}
