@@ -5,5 +5,7 @@
 int cmd_infer(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_points(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_calibrate(int argc, char **argv);
 
 #endif

@@ -18,6 +18,8 @@ static const struct command commands[] = {
 	{ "infer", cmd_infer, "run the float model on an HDF5 input tensor, write logits" },
 	{ "bench", cmd_bench, "time the float forward (ms/image, GFLOP/s, peak RSS)" },
 	{ "points", cmd_points, "list the quantization points of a model" },
+	{ "eval", cmd_eval, "accuracy on images; with --scales, fake-quant vs float fidelity" },
+	{ "calibrate", cmd_calibrate, "observe every quantization point, write a scale file" },
 };
 
 #define NUM_COMMANDS (sizeof(commands) / sizeof(commands[0]))
