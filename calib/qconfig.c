@@ -542,3 +542,105 @@ enum qcal_status qconfig_locate(const char *name_or_path, const char *dir,
 			    "config '%s' not found (neither a file nor a shipped config in %s)",
 			    name_or_path, dir ? dir : "configs/");
 }
+
+static void write_spec_fields(FILE *f, const struct qconfig_spec *s, unsigned sets,
+			      const char *indent)
+{
+	/* a dtype implies quantize: true; say it only when it carries meaning */
+	if ((sets & QSPEC_QUANTIZE) && (!s->quantize || !(sets & QSPEC_DTYPE)))
+		fprintf(f, "%squantize: %s\n", indent, s->quantize ? "true" : "false");
+	if (sets & QSPEC_DTYPE)
+		fprintf(f, "%sdtype: %s\n", indent, qcal_dtype_name(s->dtype));
+	if (sets & QSPEC_SYMMETRIC)
+		fprintf(f, "%ssymmetric: %s\n", indent, s->symmetric ? "true" : "false");
+	if (sets & QSPEC_OBSERVER)
+		fprintf(f, "%sobserver: %s\n", indent, s->observer);
+	if (sets & QSPEC_PERCENTILE)
+		fprintf(f, "%spercentile: %.17g\n", indent, s->percentile);
+	if ((sets & QSPEC_BINS) && s->bins > 0)
+		fprintf(f, "%sbins: %d\n", indent, s->bins);
+	if (sets & QSPEC_SCALE)
+		fprintf(f, "%sscale: %.17g\n", indent, s->scale);
+	if (sets & QSPEC_ZERO_POINT)
+		fprintf(f, "%szero_point: %d\n", indent, s->zero_point);
+	if (sets & QSPEC_LEARNABLE)
+		fprintf(f, "%slearnable: %s\n", indent, s->learnable ? "true" : "false");
+}
+
+/* Patterns are written single-quoted; a quote inside is doubled (YAML). */
+static void write_quoted(FILE *f, const char *s)
+{
+	fputc('\'', f);
+	for (; *s; s++) {
+		if (*s == '\'')
+			fputc('\'', f);
+		fputc(*s, f);
+	}
+	fputc('\'', f);
+}
+
+static void write_globs(FILE *f, const char *key, char *const *globs, int n)
+{
+	fprintf(f, "%s: [", key);
+	for (int i = 0; i < n; i++) {
+		if (i)
+			fputs(", ", f);
+		write_quoted(f, globs[i]);
+	}
+	fputc(']', f);
+}
+
+enum qcal_status qconfig_write_with_promotions(const struct qconfig *cfg,
+					       const char *path, const char *name,
+					       const char *description,
+					       const char *const *kinds, int num_kinds,
+					       enum qcal_dtype dtype,
+					       struct qcal_err *err)
+{
+	const unsigned all = QSPEC_QUANTIZE | QSPEC_DTYPE | QSPEC_SYMMETRIC | QSPEC_OBSERVER |
+			     QSPEC_PERCENTILE | QSPEC_BINS | QSPEC_LEARNABLE;
+	struct qcal_afile af;
+	enum qcal_status st = qcal_afile_open(&af, path, err);
+	FILE *f;
+
+	if (st != QCAL_OK)
+		return st;
+	f = af.fp;
+	fprintf(f, "# written by qcal from %s\nversion: 1\nname: ", cfg->path);
+	write_quoted(f, name ? name : cfg->name);
+	fprintf(f, "\ndescription: ");
+	write_quoted(f, description ? description : cfg->description ? cfg->description : "");
+	fprintf(f, "\ninput:\n  fold_normalization: %s\n", cfg->fold_input ? "true" : "false");
+	fprintf(f, "defaults:\n  activations:\n");
+	write_spec_fields(f, &cfg->activations, all, "    ");
+	fprintf(f, "  weights:\n");
+	write_spec_fields(f, &cfg->weights, all, "    ");
+	fprintf(f, "rules:\n");
+	for (int r = 0; r < cfg->num_rules; r++) {
+		const struct qconfig_rule *rule = &cfg->rules[r];
+		fprintf(f, "  - match: {");
+		int first = 1;
+		if (rule->num_names) {
+			write_globs(f, "name", rule->names, rule->num_names);
+			first = 0;
+		}
+		if (rule->num_kinds) {
+			if (!first)
+				fputs(", ", f);
+			write_globs(f, "kind", rule->kinds, rule->num_kinds);
+			first = 0;
+		}
+		if (rule->role >= 0)
+			fprintf(f, "%srole: %s", first ? "" : ", ", qp_role_name((enum qp_role)rule->role));
+		fprintf(f, "}\n");
+		write_spec_fields(f, &rule->spec, rule->sets, "    ");
+	}
+	for (int k = 0; k < num_kinds; k++) {
+		fprintf(f, "  - match: {kind: ");
+		write_quoted(f, kinds[k]);
+		fprintf(f, "}\n    dtype: %s\n", qcal_dtype_name(dtype));
+	}
+	if (cfg->num_rules == 0 && num_kinds == 0)
+		fprintf(f, "  []\n");
+	return qcal_afile_commit(&af, err);
+}

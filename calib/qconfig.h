@@ -97,4 +97,16 @@ enum qcal_status qconfig_resolve(const struct qconfig *cfg,
 enum qcal_status qconfig_locate(const char *name_or_path, const char *dir,
 				char *out, size_t out_size, struct qcal_err *err);
 
+/*
+ * Write cfg as YAML (atomically), followed by extra rules that set the dtype
+ * of every point whose kind is in kinds[] to `dtype` (used by auto-precision
+ * to promote groups to int16).  name/description replace cfg's when given.
+ */
+enum qcal_status qconfig_write_with_promotions(const struct qconfig *cfg,
+					       const char *path, const char *name,
+					       const char *description,
+					       const char *const *kinds, int num_kinds,
+					       enum qcal_dtype dtype,
+					       struct qcal_err *err);
+
 #endif

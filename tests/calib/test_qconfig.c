@@ -198,6 +198,45 @@ static void test_bad_configs(void **state)
 		     "bad.yaml", "cannot take a fixed scale");
 }
 
+/* Writing a config (with promotions) and reading it back resolves the same. */
+static void test_write_round_trip(void **state)
+{
+	struct env *e = *state;
+	struct qconfig cfg, back;
+	struct qcal_err err;
+	char dir[256], path[512];
+	const char *kinds[] = { "gelu", "linear" };
+
+	load_shipped(e, "j5", &cfg);
+	struct qconfig_spec *before = calloc((size_t)e->table.count, sizeof(*before));
+	memcpy(before, e->specs, (size_t)e->table.count * sizeof(*before));
+	assert_non_null(test_tmpdir(dir, sizeof(dir)));
+	snprintf(path, sizeof(path), "%s/promoted.yaml", dir);
+	assert_int_equal(qconfig_write_with_promotions(&cfg, path, "j5-promoted", NULL, kinds, 2,
+						       QCAL_DTYPE_INT16, &err), QCAL_OK);
+	if (qconfig_load(&back, path, &err) != QCAL_OK)
+		fail_msg("%s", err.msg);
+	assert_string_equal(back.name, "j5-promoted");
+	assert_true(back.fold_input);
+	assert_int_equal(qconfig_resolve(&back, &e->table, e->specs, &err), QCAL_OK);
+	for (int i = 0; i < e->table.count; i++) {
+		enum qp_kind k = e->table.points[i].kind;
+		if (k == QP_KIND_GELU || k == QP_KIND_LINEAR) {
+			assert_int_equal(e->specs[i].dtype, QCAL_DTYPE_INT16);
+			continue;
+		}
+		assert_int_equal(e->specs[i].quantize, before[i].quantize);
+		assert_int_equal(e->specs[i].dtype, before[i].dtype);
+		assert_int_equal(e->specs[i].fixed, before[i].fixed);
+		assert_true(e->specs[i].scale == before[i].scale);
+		assert_string_equal(e->specs[i].observer, before[i].observer);
+	}
+	free(before);
+	qconfig_free(&back);
+	qconfig_free(&cfg);
+	test_rmtree(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -206,6 +245,7 @@ int main(void)
 		cmocka_unit_test(test_w4a8_weights),
 		cmocka_unit_test(test_rule_order),
 		cmocka_unit_test(test_bad_configs),
+		cmocka_unit_test(test_write_round_trip),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
