@@ -492,3 +492,31 @@ void analysis_groups_free(struct analysis_group *groups, int count)
 		free(groups[i].members);
 	free(groups);
 }
+
+void scale_table_promote(struct scale_table *st, const bool *members,
+			 enum qcal_dtype dtype)
+{
+	int64_t qmin, qmax;
+
+	qcal_dtype_range(dtype, &qmin, &qmax);
+	for (int i = 0; i < st->table->count; i++) {
+		struct scale_point *p = &st->points[i];
+		if (!members[i] || !p->quantized || p->dtype == dtype)
+			continue;
+		for (int c = 0; c < p->channels; c++) {
+			double lo = (double)(p->qmin - p->zero_points[c]) * p->scales[c];
+			double hi = (double)(p->qmax - p->zero_points[c]) * p->scales[c];
+			float s = (float)((hi - lo) / (double)(qmax - qmin));
+			p->scales[c] = s;
+			if (p->symmetric && qcal_dtype_is_signed(dtype)) {
+				p->zero_points[c] = 0;
+			} else {
+				double z = (double)qmin - nearbyint(lo / s);
+				p->zero_points[c] = (int32_t)(z < qmin ? qmin : z > qmax ? qmax : z);
+			}
+		}
+		p->dtype = dtype;
+		p->qmin = qmin;
+		p->qmax = qmax;
+	}
+}

@@ -84,6 +84,15 @@ enum qcal_status analysis_subset_scales(const struct scale_table *src,
 					struct scale_table *dst,
 					struct qcal_err *err);
 
+/*
+ * Re-express the quantized points with members[i] in `dtype`, keeping each
+ * point's clip range (the scale shrinks by the ratio of the integer ranges).
+ * This is how auto-precision promotes a group to int16 without
+ * recalibrating.
+ */
+void scale_table_promote(struct scale_table *st, const bool *members,
+			 enum qcal_dtype dtype);
+
 /* Deep copy of a scale table (same point table). */
 enum qcal_status scale_table_copy(struct scale_table *dst,
 				  const struct scale_table *src,
