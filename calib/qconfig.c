@@ -556,7 +556,7 @@ static void write_spec_fields(FILE *f, const struct qconfig_spec *s, unsigned se
 	if (sets & QSPEC_OBSERVER)
 		fprintf(f, "%sobserver: %s\n", indent, s->observer);
 	if (sets & QSPEC_PERCENTILE)
-		fprintf(f, "%spercentile: %.17g\n", indent, s->percentile);
+		fprintf(f, "%spercentile: %.10g\n", indent, s->percentile);
 	if ((sets & QSPEC_BINS) && s->bins > 0)
 		fprintf(f, "%sbins: %d\n", indent, s->bins);
 	if (sets & QSPEC_SCALE)
