@@ -10,6 +10,10 @@
  * folded once per call.  Elements that are NaN, infinite, masked out or
  * outside the histogram all land in one extra "dump" slot (index bins), so
  * the caller learns from one number whether the batch fitted.
+ *
+ * A pass may be split over threads (OpenMP): each thread counts a slice
+ * into its own group of planes and the groups are summed, so the counts
+ * are exactly those of one thread.
  */
 #ifndef QCAL_OBSERVERS_BIN_H
 #define QCAL_OBSERVERS_BIN_H
@@ -22,12 +26,15 @@
 
 /* Largest batch one set of 32-bit planes may count (no counter overflows). */
 #define BIN_MAX_CHUNK ((size_t)1 << 31)
+/* Most threads a pass is split over. */
+#define BIN_MAX_GROUPS 64
 
 struct bin_planes {
-	uint32_t *c;          /* planes * stride counters, owned */
-	int planes;           /* 1 or 8 */
+	uint32_t *c;          /* groups * stride counts, owned */
+	int groups;           /* threads the passes use, one count set each */
+	int planes;           /* 8: passes rotate over 8 planes, 1: direct */
 	int bins;             /* slots 0..bins-1, dump at bins */
-	size_t stride;        /* counters per plane (>= bins + 1) */
+	size_t stride;        /* counts per group (>= bins + 1) */
 };
 
 /* What a pass saw besides the counts (over all n elements). */
@@ -38,24 +45,29 @@ struct bin_result {
 };
 
 /*
- * Zeroed planes for a batch of n elements: 8 planes when n is large enough
- * to repay folding them, else 1.  QCAL_ENOMEM (err names the size).
+ * Zeroed planes for passes over n elements with up to `threads` threads:
+ * as many groups as there are threads with enough work, 8 planes per group
+ * when its slice repays folding them, else 1.  QCAL_ENOMEM.
  */
 enum qcal_status bin_planes_init(struct bin_planes *p, int bins, size_t n,
-				 struct qcal_err *err);
+				 int threads, struct qcal_err *err);
 void bin_planes_free(struct bin_planes *p);
 void bin_planes_clear(struct bin_planes *p);
-/* Sum the planes into plane 0 (slots 0..bins) and return plane 0. */
+/* Elements counted in the dump slot so far (all groups and planes). */
+uint64_t bin_planes_dumped(const struct bin_planes *p);
+/* Sum every group into the first (slots 0..bins); returns it.  The other
+ * groups are left zeroed. */
 const uint32_t *bin_planes_fold(struct bin_planes *p);
 
 /*
- * Power-of-two bins: element v goes to floor(a * scale) - origin with
- * a = v (or |v| when of_abs), if that is in [0, bins).  scale = 2^-exp with
- * |exp| <= 300 and |origin| < 2^52: computed in double, the index is the
- * exact floor(a / 2^exp) - origin.  n <= BIN_MAX_CHUNK.
+ * Power-of-two bins: element v goes to floor(a / 2^exp) - origin with
+ * a = v (or |v| when of_abs), if that is in [0, bins).  The index is
+ * exact: computed in float when 2^-exp is a normal float >= 1 (no product
+ * can round then), in double otherwise.  |exp| <= 300, |origin| <= 2^24.
+ * n <= BIN_MAX_CHUNK.
  */
 void bin_pass_dyadic(struct bin_planes *p, const float *x, const uint8_t *keep,
-		     size_t n, double scale, int64_t origin, bool of_abs,
+		     size_t n, int exp, int64_t origin, bool of_abs,
 		     struct bin_result *res);
 
 /*

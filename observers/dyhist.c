@@ -20,15 +20,10 @@
 /* Finest cell: below float32's smallest subnormal spacing by 2^23. */
 #define DY_EXP_MIN (-149 - 23)
 
-static double dy_scale(int exp)
-{
-	return ldexp(1.0, -exp);
-}
-
-/* Grid cell of v at exp: the same double arithmetic as the kernel. */
+/* Grid cell of v at exp: floor(v / 2^exp), exact in double (as the kernel). */
 static int64_t dy_coord(float v, int exp)
 {
-	return (int64_t)floor((double)v * dy_scale(exp));
+	return (int64_t)floor((double)v * ldexp(1.0, -exp));
 }
 
 /* floor(v / 2^k) for k >= 0 without shifting negative numbers. */
@@ -139,7 +134,7 @@ static void dy_pass(const struct dyhist *h, struct bin_planes *p,
 		    const float *x, const uint8_t *keep, size_t n,
 		    struct bin_result *res)
 {
-	bin_pass_dyadic(p, x, keep, n, dy_scale(h->exp), h->origin, h->of_abs, res);
+	bin_pass_dyadic(p, x, keep, n, h->exp, h->origin, h->of_abs, res);
 }
 
 static void dy_accumulate(struct dyhist *h, struct bin_planes *p, uint64_t finite)
@@ -156,10 +151,11 @@ static void dy_accumulate(struct dyhist *h, struct bin_planes *p, uint64_t finit
  * knows them unless an infinity hides behind its min/max.
  */
 static void batch_stats(const struct bin_result *res, const float *x,
-			const uint8_t *keep, size_t n, struct scan_stats *st)
+			const uint8_t *keep, size_t n, int threads,
+			struct scan_stats *st)
 {
 	if (res->min == -INFINITY || res->max == INFINITY) {
-		scan_range(x, keep, n, st);
+		scan_range_mt(x, keep, n, threads, st);
 		return;
 	}
 	st->min = res->min;
@@ -170,7 +166,7 @@ static void batch_stats(const struct bin_result *res, const float *x,
 }
 
 static enum qcal_status dy_chunk(struct dyhist *h, const float *x,
-				 const uint8_t *keep, size_t n,
+				 const uint8_t *keep, size_t n, int threads,
 				 struct scan_stats *st, struct qcal_err *err)
 {
 	struct bin_planes p;
@@ -180,17 +176,15 @@ static enum qcal_status dy_chunk(struct dyhist *h, const float *x,
 	int exp;
 	int64_t origin;
 
-	status = bin_planes_init(&p, h->bins, n, err);
+	status = bin_planes_init(&p, h->bins, n, threads, err);
 	if (status != QCAL_OK)
 		return status;
 	if (!h->empty) {
 		uint64_t dumped;
 
 		dy_pass(h, &p, x, keep, n, &res);
-		batch_stats(&res, x, keep, n, st);
-		dumped = p.c[h->bins];
-		for (int k = 1; k < p.planes; k++)
-			dumped += p.c[(size_t)k * p.stride + (size_t)h->bins];
+		batch_stats(&res, x, keep, n, threads, st);
+		dumped = bin_planes_dumped(&p);
 		if (dumped == (n - res.kept) + st->nan + st->inf) {
 			/* every finite value fitted the current window */
 			dy_accumulate(h, &p, st->finite);
@@ -210,7 +204,7 @@ static enum qcal_status dy_chunk(struct dyhist *h, const float *x,
 		dy_layout(h, mn, mx, h->exp, &exp, &origin);
 		dy_relayout(h, exp, origin);
 	} else {
-		scan_range(x, keep, n, st);
+		scan_range_mt(x, keep, n, threads, st);
 		if (!st->finite)
 			goto out_free_planes;
 		mn = st->min;
@@ -230,7 +224,7 @@ out_free_planes:
 }
 
 enum qcal_status dyhist_update(struct dyhist *h, const float *x,
-			       const uint8_t *keep, size_t n,
+			       const uint8_t *keep, size_t n, int threads,
 			       struct scan_stats *st, struct qcal_err *err)
 {
 	scan_stats_init(st);
@@ -239,7 +233,8 @@ enum qcal_status dyhist_update(struct dyhist *h, const float *x,
 		struct scan_stats part;
 		enum qcal_status status;
 
-		status = dy_chunk(h, x + off, keep ? keep + off : NULL, m, &part, err);
+		status = dy_chunk(h, x + off, keep ? keep + off : NULL, m, threads,
+				  &part, err);
 		if (status != QCAL_OK)
 			return status;
 		scan_stats_merge(st, &part);

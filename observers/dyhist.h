@@ -44,12 +44,12 @@ void dyhist_init(struct dyhist *h, int bins, bool of_abs, uint64_t *storage);
 void dyhist_reset(struct dyhist *h);
 
 /*
- * Count x[0..n) (kept elements only if keep != NULL); non-finite values are
- * not counted but reported in *st (the batch's statistics).  QCAL_ENOMEM
- * (scratch), with h unchanged.
+ * Count x[0..n) (kept elements only if keep != NULL) using up to `threads`
+ * threads; non-finite values are not counted but reported in *st (the
+ * batch's statistics).  QCAL_ENOMEM (scratch), with h unchanged.
  */
 enum qcal_status dyhist_update(struct dyhist *h, const float *x,
-			       const uint8_t *keep, size_t n,
+			       const uint8_t *keep, size_t n, int threads,
 			       struct scan_stats *st, struct qcal_err *err);
 
 /* dst += src (same bins and of_abs). */

@@ -120,10 +120,10 @@ double entropy_kl_naive(const uint64_t *b, int used, int i, int64_t levels)
 }
 
 static enum qcal_status ent_update(struct observer *obs, const float *x,
-				   const uint8_t *keep, size_t n,
+				   const uint8_t *keep, size_t n, int threads,
 				   struct scan_stats *batch, struct qcal_err *err)
 {
-	return dyhist_update(&obs->u.dy, x, keep, n, batch, err);
+	return dyhist_update(&obs->u.dy, x, keep, n, threads, batch, err);
 }
 
 static enum qcal_status ent_merge(struct observer *dst,

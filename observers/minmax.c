@@ -18,13 +18,13 @@
 /* ---- minmax ---- */
 
 static enum qcal_status minmax_update(struct observer *obs, const float *x,
-				      const uint8_t *keep, size_t n,
+				      const uint8_t *keep, size_t n, int threads,
 				      struct scan_stats *batch,
 				      struct qcal_err *err)
 {
 	(void)obs;
 	(void)err;
-	scan_range(x, keep, n, batch);
+	scan_range_mt(x, keep, n, threads, batch);
 	return QCAL_OK;
 }
 
@@ -63,7 +63,7 @@ const struct observer_ops observer_minmax_ops = {
 /* ---- moving_average ---- */
 
 static enum qcal_status ema_update(struct observer *obs, const float *x,
-				   const uint8_t *keep, size_t n,
+				   const uint8_t *keep, size_t n, int threads,
 				   struct scan_stats *batch, struct qcal_err *err)
 {
 	struct ema_state *e = &obs->u.ema;
@@ -71,7 +71,7 @@ static enum qcal_status ema_update(struct observer *obs, const float *x,
 	const float c = (float)obs->opt.averaging_constant;
 
 	(void)err;
-	scan_range(x, keep, n, batch);
+	scan_range_mt(x, keep, n, threads, batch);
 	if (!batch->finite)
 		return QCAL_OK; /* a batch of NaN/Inf only does not move the average */
 	if (e->batches == 0) {
@@ -132,19 +132,12 @@ const struct observer_ops observer_moving_average_ops = {
 
 /* ---- per_channel_minmax ---- */
 
-static enum qcal_status pc_update(struct observer *obs, const float *x,
-				  const uint8_t *keep, size_t n,
-				  struct scan_stats *batch, struct qcal_err *err)
+/* Rows [c0, c1) of a (channels, inner) tensor into the ranges and *st. */
+static void pc_rows(struct observer *obs, const float *x, const uint8_t *keep,
+		    size_t inner, int c0, int c1, struct scan_stats *st)
 {
-	int C = obs->opt.channels;
-	size_t inner = n / (size_t)C;
-
-	if (n % (size_t)C)
-		return qcal_err_set(err, QCAL_EINVAL,
-				    "per_channel_minmax observer: %zu values are not %d channels of equal size",
-				    n, C);
-	scan_stats_init(batch);
-	for (int c = 0; c < C; c++) {
+	scan_stats_init(st);
+	for (int c = c0; c < c1; c++) {
 		struct scan_stats row;
 		size_t off = (size_t)c * inner;
 
@@ -153,8 +146,35 @@ static enum qcal_status pc_update(struct observer *obs, const float *x,
 			obs->u.pc.min[c] = row.min;
 		if (row.max > obs->u.pc.max[c])
 			obs->u.pc.max[c] = row.max;
-		scan_stats_merge(batch, &row);
+		scan_stats_merge(st, &row);
 	}
+}
+
+#define PC_MAX_THREADS 64
+
+static enum qcal_status pc_update(struct observer *obs, const float *x,
+				  const uint8_t *keep, size_t n, int threads,
+				  struct scan_stats *batch, struct qcal_err *err)
+{
+	struct scan_stats part[PC_MAX_THREADS];
+	int C = obs->opt.channels, T;
+	size_t inner = n / (size_t)C;
+
+	if (n % (size_t)C)
+		return qcal_err_set(err, QCAL_EINVAL,
+				    "per_channel_minmax observer: %zu values are not %d channels of equal size",
+				    n, C);
+	/* threads take whole rows, and only for tensors worth splitting */
+	T = threads < 1 ? 1 : threads > PC_MAX_THREADS ? PC_MAX_THREADS : threads;
+	T = T > C ? C : T;
+	if (n < ((size_t)1 << 17))
+		T = 1;
+	#pragma omp parallel for num_threads(T) schedule(static, 1) if (T > 1)
+	for (int t = 0; t < T; t++)
+		pc_rows(obs, x, keep, inner, C * t / T, C * (t + 1) / T, &part[t]);
+	*batch = part[0];
+	for (int t = 1; t < T; t++)
+		scan_stats_merge(batch, &part[t]);
 	return QCAL_OK;
 }
 

@@ -6,10 +6,10 @@
 #include "observers/observer_impl.h"
 
 static enum qcal_status mse_update(struct observer *obs, const float *x,
-				   const uint8_t *keep, size_t n,
+				   const uint8_t *keep, size_t n, int threads,
 				   struct scan_stats *batch, struct qcal_err *err)
 {
-	return torchhist_update(&obs->u.th, x, keep, n, batch, err);
+	return torchhist_update(&obs->u.th, x, keep, n, threads, batch, err);
 }
 
 static enum qcal_status mse_merge(struct observer *dst,

@@ -229,7 +229,7 @@ void observer_reset(struct observer *obs)
 }
 
 static enum qcal_status update(struct observer *obs, const float *x,
-			       const uint8_t *keep, size_t n,
+			       const uint8_t *keep, size_t n, int threads,
 			       struct qcal_err *err)
 {
 	struct scan_stats batch;
@@ -241,7 +241,7 @@ static enum qcal_status update(struct observer *obs, const float *x,
 		return qcal_err_set(err, QCAL_EINVAL,
 				    "%s observer update: NULL data for %zu values",
 				    kinds[obs->opt.kind].name, n);
-	status = obs->ops->update(obs, x, keep, n, &batch, err);
+	status = obs->ops->update(obs, x, keep, n, threads, &batch, err);
 	if (status == QCAL_OK)
 		scan_stats_merge(&obs->seen, &batch);
 	return status;
@@ -250,7 +250,7 @@ static enum qcal_status update(struct observer *obs, const float *x,
 enum qcal_status observer_update(struct observer *obs, const float *x, size_t n,
 				 struct qcal_err *err)
 {
-	return update(obs, x, NULL, n, err);
+	return update(obs, x, NULL, n, 1, err);
 }
 
 enum qcal_status observer_update_masked(struct observer *obs, const float *x,
@@ -261,7 +261,14 @@ enum qcal_status observer_update_masked(struct observer *obs, const float *x,
 		return qcal_err_set(err, QCAL_EINVAL,
 				    "%s observer masked update: NULL mask for %zu values",
 				    kinds[obs->opt.kind].name, n);
-	return update(obs, x, keep, n, err);
+	return update(obs, x, keep, n, 1, err);
+}
+
+enum qcal_status observer_update_parallel(struct observer *obs, const float *x,
+					  const uint8_t *keep, size_t n,
+					  int threads, struct qcal_err *err)
+{
+	return update(obs, x, keep, n, threads, err);
 }
 
 /* Names the first option in which a and b differ, or NULL. */

@@ -118,6 +118,17 @@ enum qcal_status observer_update_masked(struct observer *obs, const float *x,
 					struct qcal_err *err);
 
 /*
+ * observer_update (keep NULL) or observer_update_masked with the work of
+ * one large tensor split over up to `threads` OpenMP threads (fewer for
+ * small tensors; one inside an enclosing parallel region).  Every kind
+ * gives exactly the state a single thread gives: the threads count or
+ * scan disjoint slices with a shared layout and the parts are summed.
+ */
+enum qcal_status observer_update_parallel(struct observer *obs, const float *x,
+					  const uint8_t *keep, size_t n,
+					  int threads, struct qcal_err *err);
+
+/*
  * Fold src's state into dst (src unchanged).  Both must have been created
  * with equal options (QCAL_EINVAL names the first difference).
  * minmax, per_channel_minmax, percentile and entropy: the result equals

@@ -17,10 +17,11 @@
 #include "observers/torchhist.h"
 
 struct observer_ops {
-	/* Fold a batch into the state; *batch receives the batch's counts
+	/* Fold a batch into the state using up to `threads` threads (the
+	 * result may not depend on it); *batch receives the batch's counts
 	 * and finite range.  Must leave the state unchanged on failure. */
 	enum qcal_status (*update)(struct observer *obs, const float *x,
-				   const uint8_t *keep, size_t n,
+				   const uint8_t *keep, size_t n, int threads,
 				   struct scan_stats *batch, struct qcal_err *err);
 	/* dst += src; options already checked equal. */
 	enum qcal_status (*merge)(struct observer *dst, const struct observer *src,

@@ -18,10 +18,10 @@
 #include "observers/observer_impl.h"
 
 static enum qcal_status pct_update(struct observer *obs, const float *x,
-				   const uint8_t *keep, size_t n,
+				   const uint8_t *keep, size_t n, int threads,
 				   struct scan_stats *batch, struct qcal_err *err)
 {
-	return dyhist_update(&obs->u.dy, x, keep, n, batch, err);
+	return dyhist_update(&obs->u.dy, x, keep, n, threads, batch, err);
 }
 
 static enum qcal_status pct_merge(struct observer *dst,

@@ -89,6 +89,33 @@ void scan_range(const float *x, const uint8_t *keep, size_t n,
 	st->finite = fs.kept - st->nan;
 }
 
+/* a thread is worth its fork/join beyond this many elements */
+#define SCAN_MIN_PER_THREAD ((size_t)1 << 17)
+#define SCAN_MAX_THREADS 64
+
+void scan_range_mt(const float *x, const uint8_t *keep, size_t n, int threads,
+		   struct scan_stats *st)
+{
+	struct scan_stats part[SCAN_MAX_THREADS];
+	int T = threads < 1 ? 1 : threads > SCAN_MAX_THREADS ? SCAN_MAX_THREADS : threads;
+
+	while (T > 1 && n / (size_t)T < SCAN_MIN_PER_THREAD)
+		T--;
+	if (T == 1) {
+		scan_range(x, keep, n, st);
+		return;
+	}
+	#pragma omp parallel for num_threads(T) schedule(static, 1)
+	for (int t = 0; t < T; t++) {
+		size_t lo = n * (size_t)t / (size_t)T, hi = n * (size_t)(t + 1) / (size_t)T;
+
+		scan_range(x + lo, keep ? keep + lo : NULL, hi - lo, &part[t]);
+	}
+	*st = part[0];
+	for (int t = 1; t < T; t++)
+		scan_stats_merge(st, &part[t]);
+}
+
 void scan_stats_merge(struct scan_stats *a, const struct scan_stats *b)
 {
 	a->min = b->min < a->min ? b->min : a->min;

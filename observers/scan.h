@@ -121,6 +121,9 @@ struct scan_stats {
  */
 void scan_range(const float *x, const uint8_t *keep, size_t n,
 		struct scan_stats *st);
+/* The same with the tensor split over up to `threads` OpenMP threads. */
+void scan_range_mt(const float *x, const uint8_t *keep, size_t n, int threads,
+		   struct scan_stats *st);
 
 /* Fold b into a (as if a's and b's values had been scanned together). */
 void scan_stats_merge(struct scan_stats *a, const struct scan_stats *b);

@@ -76,8 +76,8 @@ static int histc_bin(float v, float lo, float hi, int bins)
  * (slot bins: dumped), plus what the passes saw.
  */
 static enum qcal_status histc_batch(const struct torchhist *h, const float *x,
-				    const uint8_t *keep, size_t n, float lo,
-				    float hi, uint64_t *batch,
+				    const uint8_t *keep, size_t n, int threads,
+				    float lo, float hi, uint64_t *batch,
 				    struct bin_result *res, struct qcal_err *err)
 {
 	float elo, ehi;
@@ -95,7 +95,7 @@ static enum qcal_status histc_batch(const struct torchhist *h, const float *x,
 		enum qcal_status status;
 		const uint32_t *c;
 
-		status = bin_planes_init(&p, h->bins, m, err);
+		status = bin_planes_init(&p, h->bins, m, threads, err);
 		if (status != QCAL_OK)
 			return status;
 		bin_pass_linear(&p, x + off, keep ? keep + off : NULL, m, elo, ehi, &part);
@@ -177,10 +177,11 @@ static void th_combine(const struct torchhist *h, const uint64_t *batch,
 
 /* Exact batch statistics from a pass (see dyhist.c). */
 static void batch_stats(const struct bin_result *res, const float *x,
-			const uint8_t *keep, size_t n, struct scan_stats *st)
+			const uint8_t *keep, size_t n, int threads,
+			struct scan_stats *st)
 {
 	if (res->min == -INFINITY || res->max == INFINITY) {
-		scan_range(x, keep, n, st);
+		scan_range_mt(x, keep, n, threads, st);
 		return;
 	}
 	st->min = res->min;
@@ -204,7 +205,7 @@ static double hist_sum(const float *hist, int bins)
  * range (widened to hold that value, whose mass torch would drop).
  */
 static enum qcal_status th_restart(struct torchhist *h, const float *x,
-				   const uint8_t *keep, size_t n,
+				   const uint8_t *keep, size_t n, int threads,
 				   uint64_t *batch, struct scan_stats *st,
 				   struct qcal_err *err)
 {
@@ -213,7 +214,7 @@ static enum qcal_status th_restart(struct torchhist *h, const float *x,
 	double mass = 0;
 	float lo, hi, v = h->min;
 
-	scan_range(x, keep, n, st);
+	scan_range_mt(x, keep, n, threads, st);
 	if (!st->finite)
 		return QCAL_OK;
 	lo = st->min;
@@ -223,7 +224,7 @@ static enum qcal_status th_restart(struct torchhist *h, const float *x,
 		lo = v < lo ? v : lo;
 		hi = v > hi ? v : hi;
 	}
-	status = histc_batch(h, x, keep, n, lo, hi, batch, &res, err);
+	status = histc_batch(h, x, keep, n, threads, lo, hi, batch, &res, err);
 	if (status != QCAL_OK)
 		return status;
 	for (int i = 0; i < h->bins; i++)
@@ -241,7 +242,7 @@ static enum qcal_status th_restart(struct torchhist *h, const float *x,
 }
 
 enum qcal_status torchhist_update(struct torchhist *h, const float *x,
-				  const uint8_t *keep, size_t n,
+				  const uint8_t *keep, size_t n, int threads,
 				  struct scan_stats *st, struct qcal_err *err)
 {
 	struct bin_result res;
@@ -262,13 +263,13 @@ enum qcal_status torchhist_update(struct torchhist *h, const float *x,
 				    h->bins);
 	out = (float *)(batch + h->bins + 1);
 	if (h->empty || h->min == h->max) {
-		status = th_restart(h, x, keep, n, batch, st, err);
+		status = th_restart(h, x, keep, n, threads, batch, st, err);
 		goto out_free_batch;
 	}
-	status = histc_batch(h, x, keep, n, h->min, h->max, batch, &res, err);
+	status = histc_batch(h, x, keep, n, threads, h->min, h->max, batch, &res, err);
 	if (status != QCAL_OK)
 		goto out_free_batch;
-	batch_stats(&res, x, keep, n, st);
+	batch_stats(&res, x, keep, n, threads, st);
 	if (!st->finite)
 		goto out_free_batch;
 	cmin = st->min < h->min ? st->min : h->min;
@@ -278,7 +279,7 @@ enum qcal_status torchhist_update(struct torchhist *h, const float *x,
 		float v = h->min + (h->max - h->min) / 2.0f;
 		double mass = hist_sum(h->hist, h->bins);
 
-		status = histc_batch(h, x, keep, n, cmin, cmax, batch, &res, err);
+		status = histc_batch(h, x, keep, n, threads, cmin, cmax, batch, &res, err);
 		if (status != QCAL_OK)
 			goto out_free_batch;
 		for (int i = 0; i < h->bins; i++)
@@ -294,7 +295,7 @@ enum qcal_status torchhist_update(struct torchhist *h, const float *x,
 			h->hist[i] = (float)batch[i] + h->hist[i];
 		goto out_free_batch;
 	}
-	status = histc_batch(h, x, keep, n, cmin, cmax_adj, batch, &res, err);
+	status = histc_batch(h, x, keep, n, threads, cmin, cmax_adj, batch, &res, err);
 	if (status != QCAL_OK)
 		goto out_free_batch;
 	th_combine(h, batch, down, start, out);

@@ -38,12 +38,12 @@ void torchhist_init(struct torchhist *h, int bins, int upsample, float *storage)
 void torchhist_reset(struct torchhist *h);
 
 /*
- * One torch forward() with x[0..n) (kept elements only if keep != NULL);
- * non-finite values are skipped and reported in *st.  QCAL_ENOMEM with h
- * unchanged.
+ * One torch forward() with x[0..n) (kept elements only if keep != NULL),
+ * counted by up to `threads` threads; non-finite values are skipped and
+ * reported in *st.  QCAL_ENOMEM with h unchanged.
  */
 enum qcal_status torchhist_update(struct torchhist *h, const float *x,
-				  const uint8_t *keep, size_t n,
+				  const uint8_t *keep, size_t n, int threads,
 				  struct scan_stats *st, struct qcal_err *err);
 
 /*

@@ -10,8 +10,10 @@
  *    moving_average appends streams within 1e-6; mse within the documented
  *    tolerance; mismatched options rejected;
  *  - state size fixed at creation whatever the data; reset; concurrent
- *    updates of distinct observers; batches large enough for the 8-plane
- *    kernels equal the same data in small batches; extreme range growth.
+ *    updates of distinct observers; multi-threaded updates equal
+ *    single-threaded ones; batches large enough for the 8-plane kernels
+ *    equal the same data in small batches; dyadic counts exact at every
+ *    magnitude; extreme range growth.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -647,6 +649,112 @@ static void test_extreme_ranges(void **state)
 	}
 }
 
+/*
+ * observer_update_parallel gives the state of observer_update, bit for
+ * bit, for every kind (with and without a mask, and across a range growth).
+ */
+static void test_parallel_update(void **state)
+{
+	const size_t n = 1500008; /* a multiple of 4 rows for per-channel */
+	float *x = make_data(n, 31, 2.0f);
+	uint8_t *keep = malloc(n);
+
+	(void)state;
+	for (size_t i = 0; i < n; i++) {
+		keep[i] = i % 11 != 3;
+		if (i % 100003 == 0)
+			x[i] = i % 2 ? NAN : -INFINITY;
+	}
+	for (int k = 0; k < OBSERVER_KIND_COUNT; k++)
+		for (int masked = 0; masked < 2; masked++) {
+			struct observer *a = make_any((enum observer_kind)k, QCAL_DTYPE_INT8, masked);
+			struct observer *b = make_any((enum observer_kind)k, QCAL_DTYPE_INT8, masked);
+			const uint8_t *kp = masked ? keep : NULL;
+			struct observer_qparams qa, qb;
+			struct qcal_err err;
+
+			for (int r = 0; r < 3; r++) {
+				/* the third pass sees a new outlier: the range grows */
+				if (r == 2)
+					x[n / 2 + 1] = 1e4f;
+				if (kp)
+					assert_int_equal(observer_update_masked(a, x, kp, n, &err), QCAL_OK);
+				else
+					update_ok(a, x, n);
+				assert_int_equal(observer_update_parallel(b, x, kp, n, 2, &err), QCAL_OK);
+			}
+			x[n / 2 + 1] = 0.0f;
+			obs_qparams(a, &qa);
+			obs_qparams(b, &qb);
+			assert_true(same_qparams("parallel", &qa, &qb));
+			assert_int_equal(qa.nan_count, qb.nan_count);
+			assert_int_equal(qa.inf_count, qb.inf_count);
+			if (k == OBSERVER_PERCENTILE || k == OBSERVER_ENTROPY || k == OBSERVER_MSE)
+				assert_true(same_histogram(a, b));
+			observer_qparams_free(&qa);
+			observer_qparams_free(&qb);
+			observer_free(a);
+			observer_free(b);
+		}
+	free(x);
+	free(keep);
+}
+
+/*
+ * The dyadic histograms against an independent reference, at magnitudes
+ * that take the kernels' float path (cells >= 2^-126 and <= 1) and their
+ * double path (coarser, or finer than float can scale): every count is
+ * floor(x / 2^exp) - origin, and halves merge into the same histogram.
+ */
+static void test_dyadic_exact_at_all_scales(void **state)
+{
+	const float scales[] = { 1e-41f, 1e-36f, 1e-20f, 1.0f, 3e3f, 1e12f, 1e36f };
+	const size_t n = 20000;
+
+	(void)state;
+	for (size_t s = 0; s < sizeof(scales) / sizeof(scales[0]); s++)
+		for (int sym = 0; sym < 2; sym++) {
+			float *x = make_data(n, 40 + s, 1.0f);
+			struct observer *o = obs_make_kind(OBSERVER_PERCENTILE, QCAL_DTYPE_INT8, sym);
+			struct observer *h1 = obs_make_kind(OBSERVER_PERCENTILE, QCAL_DTYPE_INT8, sym);
+			struct observer *h2 = obs_make_kind(OBSERVER_PERCENTILE, QCAL_DTYPE_INT8, sym);
+			struct observer_histogram h;
+			struct qcal_err err;
+			double *ref, w;
+			int exp;
+
+			for (size_t i = 0; i < n; i++)
+				x[i] *= scales[s];
+			update_ok(o, x, n);
+			update_ok(h1, x, n / 3);
+			update_ok(h2, x + n / 3, n - n / 3);
+			assert_int_equal(observer_merge(h1, h2, &err), QCAL_OK);
+			assert_true(same_histogram(o, h1));
+			assert_int_equal(observer_get_histogram(o, &h, &err), QCAL_OK);
+			w = (h.hi - h.lo) / h.bins;
+			frexp(w, &exp);
+			exp -= 1;
+			assert_true(ldexp(1.0, exp) == w);
+			ref = calloc((size_t)h.bins, sizeof(double));
+			for (size_t i = 0; i < n; i++) {
+				double v = sym ? fabs((double)x[i]) : (double)x[i];
+				double cell = floor(ldexp(v, -exp)) - ldexp(h.lo, -exp);
+
+				assert_true(cell >= 0 && cell < h.bins);
+				ref[(size_t)cell] += 1;
+			}
+			if (memcmp(ref, h.counts, (size_t)h.bins * sizeof(double)))
+				fail_msg("scale %g %s: counts differ from floor(x / 2^%d)",
+					 (double)scales[s], sym ? "|x|" : "x", exp);
+			free(ref);
+			observer_histogram_free(&h);
+			observer_free(o);
+			observer_free(h1);
+			observer_free(h2);
+			free(x);
+		}
+}
+
 struct worker {
 	enum observer_kind kind;
 	const float *x;
@@ -717,6 +825,8 @@ int main(void)
 		cmocka_unit_test(test_big_batches_equal_small),
 		cmocka_unit_test(test_extreme_ranges),
 		cmocka_unit_test(test_concurrent_updates),
+		cmocka_unit_test(test_parallel_update),
+		cmocka_unit_test(test_dyadic_exact_at_all_scales),
 	};
 
 	qcal_h5_quiet();
