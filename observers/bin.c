@@ -40,7 +40,7 @@
  * 1/8 of them plus the block tails, 256 * 512 / 8 + 256 * 7 < 65536 */
 #define BIN_FOLD_BLOCKS 256
 /* a thread is worth its fork/join beyond this many elements */
-#define BIN_MIN_PER_GROUP ((size_t)1 << 16)
+#define BIN_MIN_PER_GROUP ((size_t)1 << 15)
 
 enum pass_mode {
 	PASS_DYADIC_F,      /* x / 2^exp in float (exact when 2^-exp >= 1) */

@@ -167,7 +167,7 @@ static enum qcal_status pc_update(struct observer *obs, const float *x,
 	/* threads take whole rows, and only for tensors worth splitting */
 	T = threads < 1 ? 1 : threads > PC_MAX_THREADS ? PC_MAX_THREADS : threads;
 	T = T > C ? C : T;
-	if (n < ((size_t)1 << 17))
+	if (n < ((size_t)1 << 15))
 		T = 1;
 	#pragma omp parallel for num_threads(T) schedule(static, 1) if (T > 1)
 	for (int t = 0; t < T; t++)

@@ -90,7 +90,7 @@ void scan_range(const float *x, const uint8_t *keep, size_t n,
 }
 
 /* a thread is worth its fork/join beyond this many elements */
-#define SCAN_MIN_PER_THREAD ((size_t)1 << 17)
+#define SCAN_MIN_PER_THREAD ((size_t)1 << 15)
 #define SCAN_MAX_THREADS 64
 
 void scan_range_mt(const float *x, const uint8_t *keep, size_t n, int threads,
