@@ -43,7 +43,7 @@
 #define BIN_MIN_PER_GROUP ((size_t)1 << 15)
 
 enum pass_mode {
-	PASS_DYADIC_F,      /* x / 2^exp in float (exact when 2^-exp >= 1) */
+	PASS_DYADIC_F,      /* x / 2^exp in float (2^-exp a float >= 2^-149) */
 	PASS_DYADIC_ABS_F,
 	PASS_DYADIC_D,      /* in double (exact for every exponent) */
 	PASS_DYADIC_ABS_D,
@@ -136,9 +136,13 @@ index_block(const float *restrict x, const uint8_t *restrict keep, size_t m,
 			f = (v >= af) & (v <= bf) ? f : nbf;
 			u = (uint32_t)f;
 		} else if (mode == PASS_DYADIC_F || mode == PASS_DYADIC_ABS_F) {
-			float t = mode == PASS_DYADIC_ABS_F ? fabsf(v) : v;
-			float f = floorf(t * af) - bf;
+			float s = mode == PASS_DYADIC_ABS_F ? fabsf(v) : v;
+			float t = s * af, f = floorf(t);
 
+			/* a negative product that underflowed to -0 is still in
+			 * cell -1 (rounding cannot otherwise cross an integer) */
+			f = (s < 0.0f) & (t == 0.0f) ? -1.0f : f;
+			f -= bf;
 			/* NaN, Inf and values outside the window fail the test */
 			f = (f >= 0.0f) & (f < nbf) ? f : nbf;
 			u = (uint32_t)f;
@@ -307,8 +311,11 @@ void bin_pass_dyadic(struct bin_planes *p, const float *x, const uint8_t *keep,
 		     size_t n, int exp, int64_t origin, bool of_abs,
 		     struct bin_result *res)
 {
-	/* float is exact when the scale 2^-exp is a normal float >= 1 */
-	bool f = exp <= 0 && exp >= -126;
+	/* float when 2^-exp is a float (normal up to 2^126, or a subnormal
+	 * power of two): then t = v * 2^-exp is exact unless it underflows,
+	 * and an underflowed t has the floor of the exact one (0, or -1 kept
+	 * by the -0 test) */
+	bool f = exp >= -126 && exp <= 149;
 	pass_fn fn;
 
 	if (keep)

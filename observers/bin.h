@@ -62,9 +62,9 @@ const uint32_t *bin_planes_fold(struct bin_planes *p);
 /*
  * Power-of-two bins: element v goes to floor(a / 2^exp) - origin with
  * a = v (or |v| when of_abs), if that is in [0, bins).  The index is
- * exact: computed in float when 2^-exp is a normal float >= 1 (no product
- * can round then), in double otherwise.  |exp| <= 300, |origin| <= 2^24.
- * n <= BIN_MAX_CHUNK.
+ * exact: computed in float when 2^-exp is a float (-126 <= exp <= 149;
+ * only tiny products can round then, and their floor is kept), in double
+ * otherwise.  |exp| <= 300, |origin| <= 2^24.  n <= BIN_MAX_CHUNK.
  */
 void bin_pass_dyadic(struct bin_planes *p, const float *x, const uint8_t *keep,
 		     size_t n, int exp, int64_t origin, bool of_abs,

@@ -725,6 +725,12 @@ static void test_dyadic_exact_at_all_scales(void **state)
 
 			for (size_t i = 0; i < n; i++)
 				x[i] *= scales[s];
+			/* the smallest magnitudes: -2^-149 is in cell -1 at every
+			 * exponent (even when x / 2^exp underflows), -0 in cell 0 */
+			x[0] = -0x1p-149f;
+			x[1] = -0.0f;
+			x[2] = 0x1p-149f;
+			x[3] = -0x1p-126f;
 			update_ok(o, x, n);
 			update_ok(h1, x, n / 3);
 			update_ok(h2, x + n / 3, n - n / 3);
