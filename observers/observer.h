@@ -99,11 +99,15 @@ enum qcal_status observer_create(struct observer **out,
 void observer_free(struct observer *obs);
 
 /*
- * Add n values (n == 0 is a no-op).  Per-channel observers read x as
- * (channels, n / channels) rows; n must be a multiple of channels
- * (QCAL_EINVAL otherwise, the state is left unchanged).  Histogram kinds
- * allocate a scratch of at most 8 * (bins + 1) counters for the call and
- * may return QCAL_ENOMEM (state unchanged).  x is never kept.
+ * Add n values (n == 0 is a no-op) as one batch: for moving_average and
+ * mse the batch boundaries matter (as they do in torch), for the other
+ * kinds only the values do.  Per-channel observers read x as (channels,
+ * n / channels) rows; n must be a multiple of channels (QCAL_EINVAL
+ * otherwise, the state is left unchanged).  Histogram kinds allocate a
+ * scratch of (bins + 1) 32-bit counts per counting thread (mse also a
+ * batch histogram) and use up to 66 KB of each counting thread's stack;
+ * QCAL_ENOMEM leaves the state unchanged (for tensors of more than 2^31
+ * values, the slices before the failure stay counted).  x is never kept.
  */
 enum qcal_status observer_update(struct observer *obs, const float *x, size_t n,
 				 struct qcal_err *err);
