@@ -418,9 +418,11 @@ enum qcal_status observer_get_histogram(const struct observer *obs,
 	out->bins = bins;
 	if (obs->opt.kind == OBSERVER_MSE) {
 		const struct torchhist *h = &obs->u.th;
+		float lo, hi;
 
-		out->lo = h->min;
-		out->hi = h->max;
+		torchhist_edges(h, &lo, &hi);
+		out->lo = lo;
+		out->hi = hi;
 		for (int i = 0; i < bins; i++)
 			out->counts[i] = h->hist[i];
 	} else {

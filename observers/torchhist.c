@@ -60,6 +60,11 @@ static void histc_edges(float lo, float hi, float *elo, float *ehi)
 	}
 }
 
+void torchhist_edges(const struct torchhist *h, float *lo, float *hi)
+{
+	histc_edges(h->min, h->max, lo, hi);
+}
+
 /* The bin torch.histc gives a finite v in [lo, hi] (hi > lo). */
 static int histc_bin(float v, float lo, float hi, int bins)
 {

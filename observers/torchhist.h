@@ -63,6 +63,10 @@ enum qcal_status torchhist_merge(struct torchhist *dst,
 enum qcal_status torchhist_search(const struct torchhist *h, double dst_nbins,
 				  float *lo, float *hi, struct qcal_err *err);
 
+/* The edges the bins span: [min, max], or torch.histc's [v - 1, v + 1]
+ * for a state holding the single value v. */
+void torchhist_edges(const struct torchhist *h, float *lo, float *hi);
+
 /* torch's _compute_quantization_error for bins [start, end] (tests). */
 double torchhist_l2_error(const struct torchhist *h, int start, int end,
 			  double dst_nbins);

@@ -634,6 +634,32 @@ static void test_extreme_ranges(void **state)
 			observer_qparams_free(&q);
 			observer_free(o);
 		}
+	/* mse states holding a single value merge both ways */
+	for (int order = 0; order < 2; order++) {
+		struct observer *p = obs_make_kind(OBSERVER_MSE, QCAL_DTYPE_INT8, false);
+		struct observer *q = obs_make_kind(OBSERVER_MSE, QCAL_DTYPE_INT8, false);
+		struct observer_histogram h;
+		struct observer_qparams r;
+		struct qcal_err err;
+		double total = 0;
+
+		update_ok(p, zeros, 5);
+		update_ok(q, huge + 2, 1); /* 2.5 */
+		update_ok(q, tiny, 4);
+		assert_int_equal(observer_merge(order ? q : p, order ? p : q, &err), QCAL_OK);
+		obs_qparams(order ? q : p, &r);
+		assert_int_equal(r.count, 10);
+		assert_true(r.clip_min >= r.observed_min && r.clip_max <= r.observed_max);
+		assert_int_equal(observer_get_histogram(order ? q : p, &h, &err), QCAL_OK);
+		for (int i = 0; i < h.bins; i++)
+			total += h.counts[i];
+		assert_true(fabs(total - 10) < 1e-3);
+		assert_true(h.lo < h.hi);
+		observer_histogram_free(&h);
+		observer_qparams_free(&r);
+		observer_free(p);
+		observer_free(q);
+	}
 	/* a constant tensor */
 	for (size_t k = 0; k < NUM_TENSOR_KINDS; k++) {
 		struct observer *o = obs_make_kind(tensor_kinds[k], QCAL_DTYPE_INT8, true);
