@@ -1,12 +1,12 @@
 /*
  * Calibration engine (see calibrate.h).
  *
- * Observer replicas: kinds whose merge is exact (minmax, percentile,
- * entropy) get one replica per thread and each takes a contiguous slice of
- * every tensor, so the observer work is parallel and the result does not
- * depend on the thread count.  moving_average and mse depend on how the data
- * is cut into batches, so they keep one replica that sees whole tensors, as
- * PyTorch's observers do.
+ * One observer per point.  Each tensor is handed to
+ * observer_update_parallel, which splits it over the session's threads and
+ * leaves exactly the state a single thread would (for every kind, moving
+ * averages and torch's histogram included), so scales do not depend on the
+ * thread count and the observer work uses every core while the forward
+ * pass waits for it.
  */
 #include "calib/calibrate.h"
 
@@ -24,20 +24,15 @@ struct calib_session {
 	struct qp_table table;
 	const struct qconfig *config;
 	struct qconfig_spec *specs;      /* [count] */
-	struct observer **obs;           /* [count * replicas]; NULL = not observed */
-	int *nrep;                       /* [count] replicas in use per point */
-	int replicas;
+	struct observer **obs;           /* [count]; NULL = not observed */
+	bool *weight;                    /* [count] weight points (observed at creation) */
+	int threads;
 	struct calib_options opt;
 	struct swin_plan plan;
 	enum qcal_status cb_status;      /* first failure inside the observe callback */
 	struct qcal_err cb_err;
 	size_t images;
 };
-
-static struct observer **obs_at(struct calib_session *s, int point, int rep)
-{
-	return &s->obs[(size_t)point * s->replicas + rep];
-}
 
 static enum qcal_status make_options(const struct qconfig_spec *spec,
 				     const struct qp_point *p, const char *override,
@@ -65,47 +60,19 @@ static enum qcal_status make_options(const struct qconfig_spec *spec,
 	return QCAL_OK;
 }
 
-static bool splittable(enum observer_kind k)
-{
-	return k == OBSERVER_MINMAX || k == OBSERVER_PERCENTILE || k == OBSERVER_ENTROPY;
-}
-
 static void observe_cb(void *user, int id, const float *x, size_t n,
 		       const uint8_t *keep)
 {
 	struct calib_session *s = user;
-	int reps = s->nrep[id];
+	struct observer *o = s->obs[id];
 
-	if (reps == 0 || s->cb_status != QCAL_OK)
+	if (!o || s->weight[id] || s->cb_status != QCAL_OK)
 		return;
-	if (reps == 1 || n < 65536) {
-		struct observer *o = *obs_at(s, id, 0);
-		enum qcal_status st = keep ? observer_update_masked(o, x, keep, n, &s->cb_err)
-					   : observer_update(o, x, n, &s->cb_err);
-		if (st != QCAL_OK)
-			s->cb_status = st;
-		return;
+	enum qcal_status st = observer_update_parallel(o, x, keep, n, s->threads, &s->cb_err);
+	if (st != QCAL_OK) {
+		s->cb_status = st;
+		qcal_err_prefix(&s->cb_err, "point %s: ", s->table.points[id].name);
 	}
-	enum qcal_status failed = QCAL_OK;
-	#pragma omp parallel for num_threads(reps) schedule(static, 1)
-	for (int r = 0; r < reps; r++) {
-		size_t lo = n * (size_t)r / (size_t)reps, hi = n * (size_t)(r + 1) / (size_t)reps;
-		struct qcal_err local;
-		struct observer *o = *obs_at(s, id, r);
-		enum qcal_status st = keep ? observer_update_masked(o, x + lo, keep + lo, hi - lo, &local)
-					   : observer_update(o, x + lo, hi - lo, &local);
-		if (st != QCAL_OK) {
-			#pragma omp critical
-			{
-				if (failed == QCAL_OK) {
-					failed = st;
-					s->cb_err = local;
-				}
-			}
-		}
-	}
-	if (failed != QCAL_OK)
-		s->cb_status = failed;
 }
 
 enum qcal_status calib_session_create(struct calib_session **out,
@@ -122,7 +89,7 @@ enum qcal_status calib_session_create(struct calib_session **out,
 		return qcal_err_set(err, QCAL_ENOMEM, "calibration: out of memory");
 	s->config = config;
 	s->opt = *opt;
-	s->replicas = opt->threads > 0 ? opt->threads : omp_get_num_procs();
+	s->threads = opt->threads > 0 ? opt->threads : omp_get_num_procs();
 	if (opt->observer) {
 		enum observer_kind k;
 		if (observer_kind_parse(opt->observer, &k) != 0 || k == OBSERVER_PER_CHANNEL_MINMAX) {
@@ -150,9 +117,9 @@ enum qcal_status calib_session_create(struct calib_session **out,
 	if (st != QCAL_OK)
 		goto out_fail;
 	s->specs = calloc((size_t)s->table.count, sizeof(*s->specs));
-	s->obs = calloc((size_t)s->table.count * s->replicas, sizeof(*s->obs));
-	s->nrep = calloc((size_t)s->table.count, sizeof(*s->nrep));
-	if (!s->specs || !s->obs || !s->nrep) {
+	s->obs = calloc((size_t)s->table.count, sizeof(*s->obs));
+	s->weight = calloc((size_t)s->table.count, sizeof(*s->weight));
+	if (!s->specs || !s->obs || !s->weight) {
 		st = qcal_err_set(err, QCAL_ENOMEM, "calibration: out of memory");
 		goto out_fail;
 	}
@@ -167,23 +134,20 @@ enum qcal_status calib_session_create(struct calib_session **out,
 		st = make_options(&s->specs[i], p, opt->observer, &o, err);
 		if (st != QCAL_OK)
 			goto out_fail;
-		s->nrep[i] = p->role != QP_ROLE_WEIGHT && splittable(o.kind) ? s->replicas : 1;
-		for (int r = 0; r < s->nrep[i]; r++) {
-			st = observer_create(obs_at(s, i, r), &o, err);
-			if (st != QCAL_OK) {
-				qcal_err_prefix(err, "point %s: ", p->name);
-				goto out_fail;
-			}
+		st = observer_create(&s->obs[i], &o, err);
+		if (st != QCAL_OK) {
+			qcal_err_prefix(err, "point %s: ", p->name);
+			goto out_fail;
 		}
 		if (p->role == QP_ROLE_WEIGHT) {
+			/* weights need no images: observe them once, here */
 			const struct swin_param_spec *ps = &s->model.table.specs[p->param_index];
-			st = observer_update(*obs_at(s, i, 0), s->model.params + ps->offset, ps->numel, err);
+			s->weight[i] = true;
+			st = observer_update(s->obs[i], s->model.params + ps->offset, ps->numel, err);
 			if (st != QCAL_OK) {
 				qcal_err_prefix(err, "point %s: ", p->name);
 				goto out_fail;
 			}
-			/* weights need no images: they are done */
-			s->nrep[i] = -1;
 		}
 	}
 	st = swin_plan_init(&s->plan, &s->model.cfg, opt->batch, SWIN_PLAN_DECOMPOSED,
@@ -201,10 +165,10 @@ void calib_session_free(struct calib_session *s)
 {
 	if (!s)
 		return;
-	for (size_t i = 0; s->obs && i < (size_t)s->table.count * s->replicas; i++)
+	for (int i = 0; s->obs && i < s->table.count; i++)
 		observer_free(s->obs[i]);
 	free(s->obs);
-	free(s->nrep);
+	free(s->weight);
 	free(s->specs);
 	swin_plan_free(&s->plan);
 	qp_table_free(&s->table);
@@ -227,19 +191,11 @@ enum qcal_status calib_session_observe(struct calib_session *s, eval_next_fn nex
 				       struct qcal_err *err)
 {
 	enum qcal_status st;
-	/* weights were observed at creation; keep them out of the callback */
-	int *active = malloc((size_t)s->table.count * sizeof(int));
-
-	if (!active)
-		return qcal_err_set(err, QCAL_ENOMEM, "calibration: out of memory");
-	for (int i = 0; i < s->table.count; i++)
-		active[i] = s->nrep[i] > 0 ? s->nrep[i] : 0;
-	int *saved = s->nrep;
-	s->nrep = active;
 	struct qp_ctx ctx = {
 		.mode = QP_MODE_OBSERVE, .table = &s->table, .observe = observe_cb,
 		.observe_user = s, .threads = s->opt.threads,
 	};
+
 	for (;;) {
 		struct eval_batch b = { 0 };
 		char status[64];
@@ -264,8 +220,6 @@ enum qcal_status calib_session_observe(struct calib_session *s, eval_next_fn nex
 			break;
 		}
 	}
-	s->nrep = saved;
-	free(active);
 	if (images)
 		*images = s->images;
 	return st;
@@ -296,14 +250,9 @@ enum qcal_status calib_session_scales(struct calib_session *s,
 		struct scale_point *sp = &table->points[i];
 		struct observer_qparams q;
 		struct qcal_err e;
-		int reps = s->nrep[i] < 0 ? 1 : s->nrep[i];
 		if (!spec->quantize)
 			continue;
-		for (int r = 1; r < reps && st == QCAL_OK; r++)
-			st = observer_merge(*obs_at(s, i, 0), *obs_at(s, i, r), err);
-		if (st != QCAL_OK)
-			break;
-		enum qcal_status qs = observer_compute_qparams(*obs_at(s, i, 0), &q, &e);
+		enum qcal_status qs = observer_compute_qparams(s->obs[i], &q, &e);
 		if (qs != QCAL_OK && !spec->fixed) {
 			if (nfailed == 0)
 				first = e;

@@ -6,9 +6,9 @@
  * Points whose config fixes the scale (the J5 input at 1/128) are still
  * observed, so the scale file records their observed range too.  Weights
  * are observed directly from the parameters (per output channel), without
- * data.  Every activation observer exists once per worker thread and the
- * tensor is split between them; the replicas are merged at the end, so the
- * observer work runs on all cores while the forward waits.
+ * data.  Each activation tensor is split over the threads inside its
+ * observer (observer_update_parallel), with a result independent of the
+ * thread count.
  */
 #ifndef QCAL_CALIB_CALIBRATE_H
 #define QCAL_CALIB_CALIBRATE_H
