@@ -298,7 +298,6 @@ int cmd_report(int argc, char **argv)
 			goto out_free_report;
 		}
 		rep.num_groups = ngroups;
-		rep.sensitivity_images = sensitivity_images;
 		for (int g = 0; g < ngroups; g++) {
 			struct report_group *rg = &rep.groups[g];
 			struct scale_table sub;
@@ -320,6 +319,7 @@ int cmd_report(int argc, char **argv)
 					rc = cli_fail("report", &err);
 					goto out_free_report;
 				}
+				rep.sensitivity_images = rg->only.images;
 			}
 		}
 	}
