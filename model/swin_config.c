@@ -72,6 +72,12 @@ static enum qcal_status get_int_list(json_t *root, const char *key, int *out,
 			return qcal_err_set(err, QCAL_EFORMAT,
 					    "config: \"%s\"[%zu] must be an integer",
 					    key, i);
+		/* Range-check before the cast: 2^32 + 2 must not become 2. */
+		if (json_integer_value(item) < -1000000000 ||
+		    json_integer_value(item) > 1000000000)
+			return qcal_err_set(err, QCAL_EFORMAT,
+					    "config: \"%s\"[%zu] = %lld is out of range",
+					    key, i, (long long)json_integer_value(item));
 		out[i] = (int)json_integer_value(item);
 	}
 	*count = (int)json_array_size(v);
@@ -124,7 +130,8 @@ enum qcal_status swin_config_from_json(struct swin_config *cfg, const char *text
 	json_object_foreach(root, key, val) {
 		if (!key_in(key, known_keys) && !key_in(key, ignored_keys)) {
 			st = qcal_err_set(err, QCAL_EFORMAT,
-					  "config: unknown key \"%s\"", key);
+					  "config: unknown key \"%s\", expected only name, img_size, patch_size, in_chans, embed_dim, depths, num_heads, window_size, mlp_ratio, num_classes, mean, std, classes (and descriptive keys such as note)",
+					  key);
 			goto out_free_json;
 		}
 	}
