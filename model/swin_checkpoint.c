@@ -30,6 +30,17 @@ static void format_shape(char *buf, size_t size, int ndim, const hsize_t *dims)
 		snprintf(buf + used, size - used, ")");
 }
 
+/* H5Ewalk2 callback: keep the innermost error's description (walked first),
+ * e.g. "truncated file: eof = 100, sblock->base_addr = 0, stored_eof = 43160". */
+static herr_t innermost_error(unsigned n, const H5E_error2_t *e, void *data)
+{
+	char *why = data;
+
+	if (n == 0 && e->desc)
+		snprintf(why, 256, "%s", e->desc);
+	return 0;
+}
+
 static const char *type_name(hid_t type)
 {
 	H5T_class_t cls = H5Tget_class(type);
@@ -53,9 +64,16 @@ static enum qcal_status read_tensor(hid_t file, const char *path,
 	int ndim;
 	enum qcal_status st = QCAL_OK;
 
-	if (H5Lexists(file, spec->name, H5P_DEFAULT) <= 0)
-		return qcal_err_set(err, QCAL_ENOENT, "%s: missing tensor %s", path,
-				    spec->name);
+	if (H5Lexists(file, spec->name, H5P_DEFAULT) <= 0) {
+		char want[128];
+		hsize_t wdims[4];
+		for (int i = 0; i < spec->ndim; i++)
+			wdims[i] = (hsize_t)spec->shape[i];
+		format_shape(want, sizeof(want), spec->ndim, wdims);
+		return qcal_err_set(err, QCAL_ENOENT,
+				    "%s: missing tensor %s (expected shape %s from the config)",
+				    path, spec->name, want);
+	}
 	ds = H5Dopen2(file, spec->name, H5P_DEFAULT);
 	if (ds < 0)
 		return qcal_err_set(err, QCAL_EFORMAT,
@@ -226,10 +244,13 @@ enum qcal_status swin_model_load(struct swin_model *m, const char *path,
 				    "%s: not an HDF5 file (expected a checkpoint written by tools/convert_checkpoint.py)",
 				    path);
 	file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-	if (file < 0)
+	if (file < 0) {
+		char why[256] = "";
+		H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, innermost_error, why);
 		return qcal_err_set(err, QCAL_EFORMAT,
-				    "%s: cannot open as HDF5 (truncated or corrupt file)",
-				    path);
+				    "%s: cannot open as HDF5, truncated or corrupt file (HDF5: %s)",
+				    path, why[0] ? why : "no details");
+	}
 	config_json = qcal_h5_read_string_attr(file, "config");
 	if (!config_json) {
 		st = qcal_err_set(err, QCAL_EFORMAT,
@@ -246,9 +267,19 @@ enum qcal_status swin_model_load(struct swin_model *m, const char *path,
 	swin_config_free(&cfg);
 	if (st != QCAL_OK)
 		goto out_close_file;
-	char *folded = qcal_h5_read_string_attr(file, "input_folded");
-	m->input_folded = folded && strcmp(folded, "true") == 0;
-	free(folded);
+	/* Absent means "false"; anything but "true"/"false" is an error, since
+	 * misreading a folded model as unfolded gives wrong logits silently. */
+	if (H5Aexists(file, "input_folded") > 0) {
+		char *folded = qcal_h5_read_string_attr(file, "input_folded");
+		if (!folded || (strcmp(folded, "true") != 0 && strcmp(folded, "false") != 0))
+			st = qcal_err_set(err, QCAL_EFORMAT,
+					  "%s: attribute input_folded = %s%s%s, expected \"true\" or \"false\"",
+					  path, folded ? "\"" : "", folded ? folded : "(not a string)",
+					  folded ? "\"" : "");
+		else
+			m->input_folded = strcmp(folded, "true") == 0;
+		free(folded);
+	}
 	for (int i = 0; i < m->table.count && st == QCAL_OK; i++)
 		st = read_tensor(file, path, &m->table.specs[i],
 				 m->params + m->table.specs[i].offset, err);
