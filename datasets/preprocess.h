@@ -1,0 +1,123 @@
+/*
+ * Evaluation preprocessing: decoded RGB image -> model-sized RGB crop ->
+ * normalised float32 CHW, exactly as torchvision's eval transform
+ *     Resize(resize_size) -> CenterCrop(size) -> ToTensor() -> Normalize(mean, std)
+ * does on a PIL image, with one deliberate exception: an image that is
+ * already size x size goes straight through (no resize, no crop), which is
+ * how the CIFAR models were trained and evaluated.
+ *
+ * Resize is Pillow's separable convolution resampler re-implemented
+ * (Resample.c): for each output pixel a kernel (triangle for bilinear,
+ * Keys a = -0.5 cubic for bicubic) is centred at (x + 0.5) * scale, its
+ * support is stretched by the downscale factor (antialiasing; never below
+ * the kernel's own support), weights are computed in double, normalised to
+ * sum 1, turned into 22-bit fixed point with round-half-away, and applied
+ * horizontally then vertically with an 8-bit rounded and clipped
+ * intermediate.  The result is bit-identical to Pillow 9.x (the tests
+ * allow 1 LSB and see 0).
+ *
+ * Defaults: resize_size = round(size / 0.875) (256 for 224, 37 for 32) and
+ * bilinear, as torchvision's classification presets.  CenterCrop's offset
+ * is round((H - size) / 2) with Python's round-half-to-even.
+ *
+ * Normalisation is a 3 x 256 table of float32 values computed the way
+ * PyTorch does (p / 255.0f, then (x - mean) / std in float32), so it is
+ * bit-exact with ToTensor + Normalize; or, for the J5 recipe's folded
+ * input, (p - 128) / 128 exactly.
+ */
+#ifndef QCAL_DATASETS_PREPROCESS_H
+#define QCAL_DATASETS_PREPROCESS_H
+
+#include <stdint.h>
+
+#include "core/status.h"
+#include "datasets/image.h"
+
+enum preprocess_interp {
+	PREPROCESS_BILINEAR = 0, /* PIL.Image.BILINEAR, torchvision's default */
+	PREPROCESS_BICUBIC,      /* PIL.Image.BICUBIC */
+};
+
+enum preprocess_norm {
+	PREPROCESS_NORM_MEAN_STD = 0, /* (p/255 - mean[c]) / std[c] */
+	PREPROCESS_NORM_FOLDED,       /* (p - 128) / 128: mean/std folded into the model */
+};
+
+struct preprocess_options {
+	int size;                    /* model input side (the crop), e.g. 224 */
+	int resize_size;             /* shorter side before the crop; 0 = default */
+	enum preprocess_interp interp;
+	enum preprocess_norm norm;
+	float mean[3], std[3];       /* model card values, on [0, 1] pixels */
+};
+
+/* Fill o for a model of input side size with the given mean/std (copied;
+ * NULL gives mean 0, std 1) and the defaults above. */
+void preprocess_options_init(struct preprocess_options *o, int size,
+			     const float *mean, const float *std);
+
+/* round(size / 0.875), torchvision's resize-to-crop ratio. */
+int preprocess_default_resize_size(int size);
+
+/* Check sizes (1..65535, resize_size >= size) and finite, positive std. */
+enum qcal_status preprocess_validate(const struct preprocess_options *o,
+				     struct qcal_err *err);
+
+/* "bilinear" / "bicubic" <-> enum. */
+const char *preprocess_interp_name(enum preprocess_interp interp);
+enum qcal_status preprocess_interp_parse(const char *name,
+					 enum preprocess_interp *interp,
+					 struct qcal_err *err);
+
+/* Output size of torchvision's Resize(resize_size) on an h x w image:
+ * shorter side = resize_size, longer = int(resize_size * long / short). */
+void preprocess_resized_dims(int h, int w, int resize_size, int *out_h, int *out_w);
+
+/* Top-left corner of torchvision's CenterCrop(crop) in an h x w image
+ * (h, w >= crop). */
+void preprocess_center_crop_offsets(int h, int w, int crop, int *top, int *left);
+
+/* Scratch memory for resizing, one per thread; zero-initialise. */
+struct preprocess_scratch {
+	double *kk;        /* raw weights, then reused as int32 fixed point */
+	int *bounds;
+	uint8_t *tmp;      /* horizontal pass output */
+	size_t kk_cap, bounds_cap, tmp_cap;
+};
+
+void preprocess_scratch_free(struct preprocess_scratch *s);
+
+/*
+ * PIL's Image.resize((out_w, out_h), interp) of an RGB image, restricted to
+ * the window [x0, x0 + out->w) x [y0, y0 + out->h) of the full out_w x out_h
+ * result (pass 0, 0, out_w, out_h for the whole image).  Computing only the
+ * window gives the same bytes as resizing everything and cropping, because
+ * each output pixel has its own weights.  out is resized with image_reserve.
+ */
+enum qcal_status preprocess_resize_window(struct image_u8 *out,
+					  const struct image_u8 *in,
+					  int out_w, int out_h, int x0, int y0,
+					  int win_w, int win_h,
+					  enum preprocess_interp interp,
+					  struct preprocess_scratch *s,
+					  struct qcal_err *err);
+
+/* The geometry of the eval transform: in -> size x size RGB in out (a copy
+ * when in is already size x size). */
+enum qcal_status preprocess_geometry(struct image_u8 *out, const struct image_u8 *in,
+				     const struct preprocess_options *o,
+				     struct preprocess_scratch *s,
+				     struct qcal_err *err);
+
+/* Normalised float32 value of every 8-bit sample, per channel. */
+struct preprocess_lut {
+	float v[3][256];
+};
+
+void preprocess_lut_init(struct preprocess_lut *lut, const struct preprocess_options *o);
+
+/* HWC uint8 (h, w, 3) -> CHW float32 (3, h, w) through the table. */
+void preprocess_normalize(float *out, const uint8_t *hwc, int h, int w,
+			  const struct preprocess_lut *lut);
+
+#endif
