@@ -103,7 +103,7 @@ static size_t plan_layout(struct swin_plan *p, float *base)
 				cv.off = internal_base;
 			take_ln(&cv, &a->ln1, M, C, dec);
 			a->xw = take(&cv, BW * N * C);
-			a->qkv = take(&cv, BW * N * 3 * C);
+			a->qkv = take(&cv, dec ? 0 : BW * N * 3 * C);
 			a->q = take(&cv, dec || train ? BW * N * C : 0);
 			a->k = take(&cv, dec || train ? BW * N * C : 0);
 			a->v = take(&cv, dec || train ? BW * N * C : 0);
@@ -289,9 +289,9 @@ static void block_forward(struct swin_plan *p, struct swin_block_acts *a,
 		layernorm(&a->ln1, a->in, w->norm1_w, w->norm1_b, M, C, ctx, &ids->norm1, nt);
 		op_window_partition(a->xw, a->ln1.out, g, nt);
 	}
-	op_linear_forward(a->qkv, a->xw, w->qkv_w, w->qkv_b, BW * N, C, 3 * C, kk, nt);
 	op_gather_rel_bias(a->rel_bias, w->rel_pos_table, rel_index, NH, N);
 	if (!active) {
+		op_linear_forward(a->qkv, a->xw, w->qkv_w, w->qkv_b, BW * N, C, 3 * C, kk, nt);
 		/* Attention reads q, k, v in place from qkv; only a training plan
 		 * keeps split copies (q already scaled) for the backward. */
 		op_scale_columns(a->qkv, (size_t)BW * N, 3 * C, C, scale, nt);
@@ -301,7 +301,12 @@ static void block_forward(struct swin_plan *p, struct swin_block_acts *a,
 					    a->qkv + 2 * C, 3 * C, a->rel_bias,
 					    mask_bias, BW, g->nW, NH, N, C, kk, nt);
 	} else {
-		op_split_qkv(a->q, a->k, a->v, a->qkv, (size_t)BW * N, C, nt);
+		/* q, k and v are separate points: project them straight into their
+		 * own buffers (row blocks of the qkv weight) instead of splitting. */
+		size_t CC = (size_t)C * C;
+		op_linear_forward(a->q, a->xw, w->qkv_w, w->qkv_b, BW * N, C, C, kk, nt);
+		op_linear_forward(a->k, a->xw, w->qkv_w + CC, w->qkv_b + C, BW * N, C, C, kk, nt);
+		op_linear_forward(a->v, a->xw, w->qkv_w + 2 * CC, w->qkv_b + 2 * C, BW * N, C, C, kk, nt);
 		qp_apply(ctx, ids->q, a->q, WC, NULL);
 		qp_apply(ctx, ids->k, a->k, WC, NULL);
 		qp_apply(ctx, ids->v, a->v, WC, NULL);

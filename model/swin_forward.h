@@ -44,7 +44,8 @@ struct swin_block_acts {
 	float *in;                   /* (B, T, C) borrowed: previous output */
 	struct swin_ln_acts ln1;     /* M = B*T */
 	float *xw;                   /* (BW, N, C) windowed ln1.out */
-	float *qkv;                  /* (BW, N, 3C) */
+	float *qkv;                  /* (BW, N, 3C); NULL on the decomposed path, which
+				      * projects q, k, v into their own buffers */
 	float *q, *k, *v;            /* (BW, N, C); q is scaled in place on the fused path */
 	float *q_scaled;             /* (BW, N, C) decomposed only */
 	float *rel_bias;             /* (NH, N, N) */
