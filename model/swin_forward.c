@@ -251,6 +251,19 @@ static void layernorm(struct swin_ln_acts *ln, const float *in, const float *w,
 		op_layernorm_forward(ln->out, ln->mean, ln->rstd, in, w, b, M, C, nt);
 		return;
 	}
+	if (ctx->mode == QP_MODE_OBSERVE) {
+		/* nothing is quantized between the steps: compute them in one pass */
+		op_layernorm_steps_forward(ln->mean, ln->centered, ln->square, ln->var,
+					   ln->rstd, ln->normalized, ln->out, in, w, b, M, C, nt);
+		qp_apply(ctx, ids->mean, ln->mean, (size_t)M, NULL);
+		qp_apply(ctx, ids->centered, ln->centered, MC, NULL);
+		qp_apply(ctx, ids->square, ln->square, MC, NULL);
+		qp_apply(ctx, ids->var, ln->var, (size_t)M, NULL);
+		qp_apply(ctx, ids->rstd, ln->rstd, (size_t)M, NULL);
+		qp_apply(ctx, ids->normalized, ln->normalized, MC, NULL);
+		qp_apply(ctx, ids->out, ln->out, MC, NULL);
+		return;
+	}
 	op_row_mean(ln->mean, in, M, C, nt);
 	qp_apply(ctx, ids->mean, ln->mean, (size_t)M, NULL);
 	op_row_sub(ln->centered, in, ln->mean, M, C, nt);
@@ -317,16 +330,26 @@ static void block_forward(struct swin_plan *p, struct swin_block_acts *a,
 		qp_apply(ctx, ids->rel_pos_bias, a->rel_bias, (size_t)NH * N * N, NULL);
 		op_add_bias_heads(a->logits, a->qk, a->rel_bias, BW, NH, N, nt);
 		qp_apply(ctx, ids->logits, a->logits, att, NULL);
-		op_softmax_sub_max(a->sub_max, a->logits, keep, BW, g->nW, NH, N, nt);
-		qp_apply(ctx, ids->sm_sub_max, a->sub_max, att, keep_full);
-		op_softmax_exp(a->exp, a->sub_max, keep, BW, g->nW, NH, N, nt);
-		qp_apply(ctx, ids->sm_exp, a->exp, att, keep_full);
-		op_row_sum(a->sum, a->exp, (size_t)BW * NH * N, N, nt);
-		qp_apply(ctx, ids->sm_sum, a->sum, (size_t)BW * NH * N, NULL);
-		op_reciprocal(a->recip, a->sum, (size_t)BW * NH * N, nt);
-		qp_apply(ctx, ids->sm_recip, a->recip, (size_t)BW * NH * N, NULL);
-		op_row_scale(a->attn, a->exp, a->recip, BW * NH * N, N, nt);
-		qp_apply(ctx, ids->sm_out, a->attn, att, NULL);
+		if (ctx->mode == QP_MODE_OBSERVE) {
+			op_softmax_steps_forward(a->sub_max, a->exp, a->sum, a->recip, a->attn,
+						 a->logits, keep, BW, g->nW, NH, N, nt);
+			qp_apply(ctx, ids->sm_sub_max, a->sub_max, att, keep_full);
+			qp_apply(ctx, ids->sm_exp, a->exp, att, keep_full);
+			qp_apply(ctx, ids->sm_sum, a->sum, (size_t)BW * NH * N, NULL);
+			qp_apply(ctx, ids->sm_recip, a->recip, (size_t)BW * NH * N, NULL);
+			qp_apply(ctx, ids->sm_out, a->attn, att, NULL);
+		} else {
+			op_softmax_sub_max(a->sub_max, a->logits, keep, BW, g->nW, NH, N, nt);
+			qp_apply(ctx, ids->sm_sub_max, a->sub_max, att, keep_full);
+			op_softmax_exp(a->exp, a->sub_max, keep, BW, g->nW, NH, N, nt);
+			qp_apply(ctx, ids->sm_exp, a->exp, att, keep_full);
+			op_row_sum(a->sum, a->exp, (size_t)BW * NH * N, N, nt);
+			qp_apply(ctx, ids->sm_sum, a->sum, (size_t)BW * NH * N, NULL);
+			op_reciprocal(a->recip, a->sum, (size_t)BW * NH * N, nt);
+			qp_apply(ctx, ids->sm_recip, a->recip, (size_t)BW * NH * N, NULL);
+			op_row_scale(a->attn, a->exp, a->recip, BW * NH * N, N, nt);
+			qp_apply(ctx, ids->sm_out, a->attn, att, NULL);
+		}
 		op_attn_av(a->av, a->attn, a->v, BW, NH, N, C, kk, nt);
 		qp_apply(ctx, ids->av, a->av, WC, NULL);
 	}

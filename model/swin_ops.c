@@ -125,6 +125,33 @@ void op_layernorm_forward(float *out, float *mean, float *rstd, const float *in,
 	}
 }
 
+void op_layernorm_steps_forward(float *mean, float *centered, float *square,
+				float *var, float *rstd, float *normalized,
+				float *out, const float *in, const float *w,
+				const float *b, int M, int C, int threads)
+{
+	#pragma omp parallel for num_threads(threads) schedule(static)
+	for (int i = 0; i < M; i++) {
+		const float *x = in + (long)i * C;
+		float *xc = centered + (long)i * C, *sq = square + (long)i * C;
+		float *nz = normalized + (long)i * C, *y = out + (long)i * C;
+		float m = sum_floats(x, C) / (float)C;
+		for (int j = 0; j < C; j++) {
+			xc[j] = x[j] - m;
+			sq[j] = xc[j] * xc[j];
+		}
+		float v = sum_floats(sq, C) / (float)C;
+		float r = 1.0f / sqrtf(v + SWIN_LN_EPS);
+		for (int j = 0; j < C; j++) {
+			nz[j] = xc[j] * r;
+			y[j] = nz[j] * w[j] + b[j];
+		}
+		mean[i] = m;
+		var[i] = v;
+		rstd[i] = r;
+	}
+}
+
 void op_row_mean(float *mean, const float *in, int M, int C, int threads)
 {
 	#pragma omp parallel for num_threads(threads) schedule(static)
@@ -475,6 +502,42 @@ void op_softmax_exp(float *e, const float *sub_max, const uint8_t *keep,
 			for (int j = 0; j < N; j++)
 				er[j] = kr[j] ? er[j] : 0.0f;
 		}
+	}
+}
+
+void op_softmax_steps_forward(float *sub_max, float *e, float *sum, float *recip,
+			      float *out, const float *x, const uint8_t *keep,
+			      int BW, int nW, int NH, int N, int threads)
+{
+	long rows = (long)BW * NH * N;
+
+	#pragma omp parallel for num_threads(threads) schedule(static)
+	for (long r = 0; r < rows; r++) {
+		const float *xr = x + r * N;
+		float *sm = sub_max + r * N, *er = e + r * N, *o = out + r * N;
+		const uint8_t *kr = keep ? keep + ((r / ((long)NH * N)) % nW * N + r % N) * N : NULL;
+		float mx;
+		if (!kr) {
+			mx = max_floats(xr, N);
+			for (int j = 0; j < N; j++)
+				sm[j] = xr[j] - mx;
+		} else {
+			mx = -INFINITY;
+			for (int j = 0; j < N; j++)
+				mx = kr[j] && xr[j] > mx ? xr[j] : mx;
+			for (int j = 0; j < N; j++)
+				sm[j] = kr[j] ? xr[j] - mx : 0.0f;
+		}
+		for (int j = 0; j < N; j++)
+			er[j] = vm_expf(sm[j]);
+		if (kr)
+			for (int j = 0; j < N; j++)
+				er[j] = kr[j] ? er[j] : 0.0f;
+		float s = sum_floats(er, N), rc = 1.0f / s;
+		for (int j = 0; j < N; j++)
+			o[j] = er[j] * rc;
+		sum[r] = s;
+		recip[r] = rc;
 	}
 }
 

@@ -48,6 +48,16 @@ void op_layernorm_forward(float *out, float *mean, float *rstd, const float *in,
 			  const float *w, const float *b, int M, int C,
 			  int threads);
 
+/*
+ * All decomposed LayerNorm steps in one pass, with exactly the arithmetic of
+ * the step-by-step ops below (for observing, where nothing is quantized
+ * between the steps).
+ */
+void op_layernorm_steps_forward(float *mean, float *centered, float *square,
+				float *var, float *rstd, float *normalized,
+				float *out, const float *in, const float *w,
+				const float *b, int M, int C, int threads);
+
 /* Decomposed LayerNorm steps (the integer model's ops). */
 void op_row_mean(float *mean, const float *in, int M, int C, int threads);
 /* centered (M, C) = in - mean (per row) */
@@ -135,6 +145,10 @@ void op_softmax_sub_max(float *sub_max, const float *x, const uint8_t *keep,
 void op_softmax_exp(float *e, const float *sub_max, const uint8_t *keep,
 		    int BW, int nW, int NH, int N, int threads);
 void op_row_sum(float *sum, const float *in, size_t rows, int N, int threads);
+/* All decomposed softmax steps in one pass (observing), same arithmetic. */
+void op_softmax_steps_forward(float *sub_max, float *e, float *sum, float *recip,
+			      float *out, const float *x, const uint8_t *keep,
+			      int BW, int nW, int NH, int N, int threads);
 void op_reciprocal(float *out, const float *in, size_t n, int threads);
 
 /* Expand keep (nW, N, N) to the full (B*nW, NH, N, N) layout of attention tensors. */
