@@ -361,27 +361,36 @@ enum qcal_status loader_next(struct loader *ld, struct loader_batch *batch,
 			*err = ld->failed;
 		goto out_unlock;
 	}
-	if (ld->next_take >= ld->nbatches) {
-		batch->number = ld->next_take;
-		st = QCAL_OK;
-		goto out_unlock;
-	}
-	s = &ld->slots[ld->next_take % (size_t)ld->nslots];
-	while (!(s->state == SLOT_READY && s->number == ld->next_take))
-		pthread_cond_wait(&ld->ready_cv, &ld->mu);
-	st = s->err.status;
-	if (st == QCAL_OK)
-		st = record_skips(ld, s, &ld->failed);
-	else
-		ld->failed = s->err;
-	if (st != QCAL_OK) {
-		/* Stop the workers; the error stays for every later call. */
-		atomic_store(&ld->stop, true);
-		pthread_cond_broadcast(&ld->work_cv);
+	for (;;) {
+		if (ld->next_take >= ld->nbatches) {
+			batch->number = ld->next_take;
+			st = QCAL_OK;
+			goto out_unlock;
+		}
+		s = &ld->slots[ld->next_take % (size_t)ld->nslots];
+		while (!(s->state == SLOT_READY && s->number == ld->next_take))
+			pthread_cond_wait(&ld->ready_cv, &ld->mu);
+		st = s->err.status;
+		if (st == QCAL_OK)
+			st = record_skips(ld, s, &ld->failed);
+		else
+			ld->failed = s->err;
+		if (st != QCAL_OK) {
+			/* Stop the workers; the error stays for every later call. */
+			atomic_store(&ld->stop, true);
+			pthread_cond_broadcast(&ld->work_cv);
+			s->state = SLOT_FREE;
+			if (err)
+				*err = ld->failed;
+			goto out_unlock;
+		}
+		if (s->count > 0)
+			break;
+		/* Every file of this batch was skipped: a count of 0 would read
+		 * as the end of the epoch, so move on to the next batch. */
 		s->state = SLOT_FREE;
-		if (err)
-			*err = ld->failed;
-		goto out_unlock;
+		ld->next_take++;
+		pthread_cond_broadcast(&ld->work_cv);
 	}
 	s->state = SLOT_IN_USE;
 	ld->in_use = (int)(ld->next_take % (size_t)ld->nslots);

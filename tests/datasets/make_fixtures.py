@@ -15,6 +15,9 @@ anywhere; writes tests/datasets/fixtures/:
                                            value (3,256) float32
                         pipeline/<case>    the full torchvision eval transform
                                            (C,H,W) float32 for a few cases
+                        aug/src, aug/<mode>_<top>_<left>_<flip>
+                                           torchvision's pad + crop + hflip of
+                                           a CIFAR image for fixed draws
 
 PNG variants are written by a small encoder below (Pillow cannot write
 16-bit colour, 2/4-bit grey, interlaced or tRNS-on-RGB files); JPEG flavours
@@ -435,6 +438,24 @@ def make_norm(h5):
         h5.create_dataset("norm/" + name, data=t(img).numpy().reshape(3, 256))
 
 
+AUG_CASES = [("reflect", 0, 0, False), ("reflect", 8, 8, True), ("reflect", 3, 6, True),
+             ("reflect", 4, 4, False), ("zero", 1, 7, False), ("zero", 8, 0, True)]
+
+
+def make_augment(h5):
+    """RandomCrop(32, padding=4, padding_mode) + RandomHorizontalFlip with the
+    random draws fixed: F.pad -> F.crop(top, left) -> F.hflip."""
+    import torchvision.transforms.functional as F
+    src = Image.open(cifar_files()[0]).convert("RGB")
+    h5.create_dataset("aug/src", data=np.array(src))
+    for mode, top, left, flip in AUG_CASES:
+        im = F.pad(src, 4, fill=0, padding_mode="reflect" if mode == "reflect" else "constant")
+        im = F.crop(im, top, left, 32, 32)
+        if flip:
+            im = F.hflip(im)
+        h5.create_dataset("aug/%s_%d_%d_%d" % (mode, top, left, int(flip)), data=np.array(im))
+
+
 def main():
     if os.path.isdir(OUT):
         shutil.rmtree(OUT)
@@ -452,6 +473,7 @@ def main():
             make_jpeg_variants(h5, os.path.join(OUT, "decode"), helper)
             make_resize(h5, os.path.join(OUT, "resize"))
             make_norm(h5)
+            make_augment(h5)
     make_bad(os.path.join(OUT, "bad"), os.path.join(OUT, "decode"))
     n = sum(len(f) for _, _, f in os.walk(OUT))
     size = sum(os.path.getsize(os.path.join(r, x)) for r, _, f in os.walk(OUT) for x in f)
