@@ -125,6 +125,7 @@ void preprocess_scratch_free(struct preprocess_scratch *s)
 	free(s->kk);
 	free(s->bounds);
 	free(s->tmp);
+	free(s->acc);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -346,16 +347,27 @@ enum qcal_status preprocess_resize_window(struct image_u8 *out,
 	}
 
 	if (need_v) {
+		/* Row at a time: one accumulator per output sample, one tap's
+		 * input row added per step (contiguous, vectorisable; integer
+		 * sums do not depend on order). */
+		size_t row_len = (size_t)win_w * 3;
+		if (grow((void **)&s->acc, &s->acc_cap, row_len * sizeof(int32_t)))
+			return qcal_err_set(err, QCAL_ENOMEM, "resize: out of memory");
+		int32_t *acc = s->acc;
 		for (int yy = 0; yy < win_h; yy++) {
 			int ymin = vax.bounds[2 * yy] - row_first, n = vax.bounds[2 * yy + 1];
 			const int32_t *k = vax.k + (size_t)yy * vax.ksize;
-			uint8_t *orow = out->data + (size_t)yy * win_w * 3;
-			for (int xx = 0; xx < win_w * 3; xx++) {
-				int32_t acc = 1 << (PIL_PRECISION_BITS - 1);
-				for (int y = 0; y < n; y++)
-					acc += src[((size_t)ymin + y) * src_stride + xx] * k[y];
-				orow[xx] = pil_clip8(acc);
+			uint8_t *orow = out->data + (size_t)yy * row_len;
+			for (size_t i = 0; i < row_len; i++)
+				acc[i] = 1 << (PIL_PRECISION_BITS - 1);
+			for (int y = 0; y < n; y++) {
+				const uint8_t *irow = src + ((size_t)ymin + y) * src_stride;
+				int32_t ky = k[y];
+				for (size_t i = 0; i < row_len; i++)
+					acc[i] += irow[i] * ky;
 			}
+			for (size_t i = 0; i < row_len; i++)
+				orow[i] = pil_clip8(acc[i]);
 		}
 	} else {
 		for (int yy = 0; yy < win_h; yy++)

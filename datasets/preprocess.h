@@ -82,7 +82,8 @@ struct preprocess_scratch {
 	double *kk;        /* raw weights, then reused as int32 fixed point */
 	int *bounds;
 	uint8_t *tmp;      /* horizontal pass output */
-	size_t kk_cap, bounds_cap, tmp_cap;
+	int32_t *acc;      /* vertical pass accumulators, one output row */
+	size_t kk_cap, bounds_cap, tmp_cap, acc_cap;
 };
 
 void preprocess_scratch_free(struct preprocess_scratch *s);
