@@ -55,8 +55,9 @@ struct image_u8 {
 struct image_decode_options {
 	size_t max_pixels;     /* 0 = IMAGE_MAX_PIXELS_DEFAULT */
 	size_t max_file_bytes; /* 0 = IMAGE_MAX_FILE_BYTES_DEFAULT */
-	/* Upper bound on libjpeg's working memory in bytes (0 = 2 GiB);
-	 * progressive JPEGs hold all coefficients while decoding. */
+	/* Upper bound in bytes (0 = 2 GiB) on the coefficient buffers a
+	 * progressive (multi-scan) JPEG needs: 128 bytes per 8x8 block and
+	 * component, held until the last scan. */
 	size_t max_jpeg_memory;
 	/* Progressive JPEGs with more scans than this are refused (0 = 1000):
 	 * thousands of tiny scans make decoding arbitrarily slow. */

@@ -108,9 +108,23 @@ static enum qcal_status jpeg_job_run(struct jpeg_job *job, struct image_u8 *img,
 	enum qcal_status st;
 	int comps;
 
-	if (setjmp(job->jmp))
-		return qcal_err_set(err, job->too_many_scans ? QCAL_ERANGE : QCAL_EFORMAT,
-				    "%s: corrupt JPEG: %s", job->name, job->msg);
+	if (setjmp(job->jmp)) {
+		int code = job->pub.msg_code;
+		if (job->too_many_scans)
+			return qcal_err_set(err, QCAL_ERANGE, "%s: JPEG with %s", job->name,
+					    job->msg);
+		/* libjpeg asks for a backing store when its memory cap is hit. */
+		if (code == JERR_NO_BACKING_STORE || code == JERR_OUT_OF_MEMORY)
+			return qcal_err_set(err, QCAL_ERANGE,
+					    "%s: JPEG needs more than %zu bytes of decoder memory",
+					    job->name, lim->max_jpeg_memory);
+		if (code == JERR_BAD_PRECISION)
+			return qcal_err_set(err, QCAL_EFORMAT,
+					    "%s: unsupported JPEG: %s (only 8-bit samples)",
+					    job->name, job->msg);
+		return qcal_err_set(err, QCAL_EFORMAT, "%s: corrupt JPEG: %s", job->name,
+				    job->msg);
+	}
 
 	job->created = true; /* destroy is safe on a zeroed, half-created struct */
 	jpeg_create_decompress(cinfo);
@@ -144,6 +158,23 @@ static enum qcal_status jpeg_job_run(struct jpeg_job *job, struct image_u8 *img,
 			   lim->max_pixels, job->name, err);
 	if (st != QCAL_OK)
 		return st;
+	/* Multi-scan files keep every DCT coefficient until the last scan.
+	 * Bound that here: libjpeg-turbo 2.1 ignores max_memory_to_use. */
+	if (jpeg_has_multiple_scans(cinfo)) {
+		size_t bytes = 0;
+		for (int ci = 0; ci < comps; ci++) {
+			const jpeg_component_info *c = &cinfo->comp_info[ci];
+			size_t w = ((size_t)c->width_in_blocks + (size_t)c->h_samp_factor - 1) /
+				   (size_t)c->h_samp_factor * (size_t)c->h_samp_factor;
+			size_t h = ((size_t)c->height_in_blocks + (size_t)c->v_samp_factor - 1) /
+				   (size_t)c->v_samp_factor * (size_t)c->v_samp_factor;
+			bytes += w * h * sizeof(JBLOCK);
+		}
+		if (bytes > lim->max_jpeg_memory)
+			return qcal_err_set(err, QCAL_ERANGE,
+					    "%s: progressive JPEG needs %zu bytes of decoder memory, above the limit of %zu",
+					    job->name, bytes, lim->max_jpeg_memory);
+	}
 
 	jpeg_start_decompress(cinfo);
 	if ((int)cinfo->output_width != img->w || (int)cinfo->output_height != img->h ||

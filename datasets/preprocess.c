@@ -89,20 +89,27 @@ enum qcal_status preprocess_interp_parse(const char *name,
 			    name ? name : "(null)");
 }
 
-void preprocess_resized_dims(int h, int w, int resize_size, int *out_h, int *out_w)
+enum qcal_status preprocess_resized_dims(int h, int w, int resize_size, int *out_h,
+					 int *out_w, struct qcal_err *err)
 {
 	int s = w <= h ? w : h, l = w <= h ? h : w;
 	/* Python: int(size * long / short), a correctly rounded true division
 	 * of exact integers, then truncation; the same in double here. */
-	int nl = (int)((double)((long long)resize_size * l) / (double)s);
+	double nl = (double)((long long)resize_size * l) / (double)s;
 
+	*out_h = *out_w = 0;
+	if (s < 1 || resize_size < 1 || !(nl < (double)PREPROCESS_MAX_SIDE))
+		return qcal_err_set(err, QCAL_ERANGE,
+				    "a %dx%d image resized to a shorter side of %d would be %.0f pixels long (limit %d)",
+				    w, h, resize_size, nl, PREPROCESS_MAX_SIDE);
 	if (w <= h) {
 		*out_w = resize_size;
-		*out_h = nl;
+		*out_h = (int)nl;
 	} else {
-		*out_w = nl;
+		*out_w = (int)nl;
 		*out_h = resize_size;
 	}
+	return QCAL_OK;
 }
 
 /* Python's round(d / 2) for d >= 0: half to even. */
@@ -268,8 +275,9 @@ enum qcal_status preprocess_resize_window(struct image_u8 *out,
 	enum qcal_status st;
 
 	if (!in->data || in->w < 1 || in->h < 1 || out_w < 1 || out_h < 1 ||
-	    out_w > 65535 || out_h > 65535 || in->w > 1 << 20 || in->h > 1 << 20)
-		return qcal_err_set(err, QCAL_EINVAL,
+	    out_w > PREPROCESS_MAX_SIDE || out_h > PREPROCESS_MAX_SIDE ||
+	    in->w > PREPROCESS_MAX_SIDE || in->h > PREPROCESS_MAX_SIDE)
+		return qcal_err_set(err, QCAL_ERANGE,
 				    "resize: %dx%d -> %dx%d is out of range",
 				    in->w, in->h, out_w, out_h);
 	if (x0 < 0 || y0 < 0 || win_w < 1 || win_h < 1 || x0 > out_w - win_w ||
@@ -392,7 +400,9 @@ enum qcal_status preprocess_geometry(struct image_u8 *out, const struct image_u8
 			memcpy(out->data, in->data, (size_t)in->h * in->w * 3);
 		return st;
 	}
-	preprocess_resized_dims(in->h, in->w, rs, &rh, &rw);
+	enum qcal_status st = preprocess_resized_dims(in->h, in->w, rs, &rh, &rw, err);
+	if (st != QCAL_OK)
+		return st;
 	if (rh < o->size || rw < o->size)
 		return qcal_err_set(err, QCAL_EINVAL,
 				    "preprocess: %dx%d resized to %dx%d is smaller than the %d crop",

@@ -69,9 +69,18 @@ enum qcal_status preprocess_interp_parse(const char *name,
 					 enum preprocess_interp *interp,
 					 struct qcal_err *err);
 
-/* Output size of torchvision's Resize(resize_size) on an h x w image:
- * shorter side = resize_size, longer = int(resize_size * long / short). */
-void preprocess_resized_dims(int h, int w, int resize_size, int *out_h, int *out_w);
+/* Largest side a resize may produce (only the crop window is computed, so
+ * this bounds coordinates, not memory). */
+#define PREPROCESS_MAX_SIDE (1 << 28)
+
+/*
+ * Output size of torchvision's Resize(resize_size) on an h x w image:
+ * shorter side = resize_size, longer = int(resize_size * long / short).
+ * QCAL_ERANGE when the longer side would exceed PREPROCESS_MAX_SIDE (an
+ * absurd aspect ratio).
+ */
+enum qcal_status preprocess_resized_dims(int h, int w, int resize_size, int *out_h,
+					 int *out_w, struct qcal_err *err);
 
 /* Top-left corner of torchvision's CenterCrop(crop) in an h x w image
  * (h, w >= crop). */
@@ -94,6 +103,7 @@ void preprocess_scratch_free(struct preprocess_scratch *s);
  * result (pass 0, 0, out_w, out_h for the whole image).  Computing only the
  * window gives the same bytes as resizing everything and cropping, because
  * each output pixel has its own weights.  out is resized with image_reserve.
+ * Sides up to PREPROCESS_MAX_SIDE.
  */
 enum qcal_status preprocess_resize_window(struct image_u8 *out,
 					  const struct image_u8 *in,

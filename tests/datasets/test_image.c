@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "datasets/image.h"
+#include "datasets/preprocess.h"
 #include "tests/common/test_util.h"
 #include "tests/datasets/ds_fixture.h"
 
@@ -186,6 +187,17 @@ static void test_pixel_limit(void **state)
 	opt.max_file_bytes = 10;
 	assert_int_equal(image_decode_file(&img, path, &opt, &err), QCAL_ERANGE);
 	assert_non_null(strstr(err.msg, "exceeds the limit"));
+	/* Progressive JPEGs: scan count and decoder memory are bounded. */
+	memset(&opt, 0, sizeof(opt));
+	ds_fixture_path(path, sizeof(path), "decode/rgb_progressive.jpg");
+	opt.max_jpeg_scans = 3;
+	assert_int_equal(image_decode_file(&img, path, &opt, &err), QCAL_ERANGE);
+	assert_non_null(strstr(err.msg, "more than 3 scans"));
+	opt.max_jpeg_scans = 0;
+	opt.max_jpeg_memory = 4096;
+	assert_int_equal(image_decode_file(&img, path, &opt, &err), QCAL_ERANGE);
+	assert_non_null(strstr(err.msg, "decoder memory"));
+	assert_non_null(strstr(err.msg, "rgb_progressive.jpg"));
 	image_free(&img);
 }
 
@@ -285,12 +297,19 @@ static void test_junk_read_ahead_is_harmless(void **state)
 	image_free(&b);
 }
 
-/* Files the fuzzer once crashed or hung on: each must fail cleanly. */
+/*
+ * Files the fuzzer once crashed or hung on.  Undecodable ones must fail
+ * with a message naming them; the ones that decode (the bug was further
+ * on) must go through the resizer at every size the harness tries, or be
+ * refused with QCAL_ERANGE.
+ */
 static void test_fuzz_regressions(void **state)
 {
 	char dir[1024], path[2048];
-	struct image_decode_options opt = { .max_pixels = 1 << 22 };
-	struct image_u8 img = { 0 };
+	struct image_decode_options opt = { .max_pixels = 1 << 22, .max_jpeg_scans = 500 };
+	struct preprocess_scratch scratch = { 0 };
+	struct image_u8 img = { 0 }, out = { 0 };
+	struct preprocess_options pre;
 	struct qcal_err err;
 	size_t n;
 	char **names;
@@ -300,16 +319,37 @@ static void test_fuzz_regressions(void **state)
 	test_source_path(dir, sizeof(dir), "tests/datasets/fuzz/regressions");
 	names = list_folder(dir, &n);
 	for (size_t i = 0; i < n; i++) {
+		int ok;
 		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
 		qcal_err_clear(&err);
 		enum qcal_status st = image_decode_file(&img, path, &opt, &err);
-		int ok = st != QCAL_OK && strstr(err.msg, names[i]);
-		printf("  %-40s %s: %s\n", names[i], ok ? "OK" : "FAIL", err.msg);
+		if (st != QCAL_OK) {
+			ok = strstr(err.msg, names[i]) && !strchr(err.msg, '\n');
+			printf("  %-40s %s: %s\n", names[i], ok ? "OK" : "FAIL", err.msg);
+		} else {
+			int resized = 0, refused = 0;
+			ok = 1;
+			for (int size = 1; size <= 23; size++) {
+				for (int ip = 0; ip < 2; ip++) {
+					preprocess_options_init(&pre, size, NULL, NULL);
+					pre.interp = ip ? PREPROCESS_BICUBIC : PREPROCESS_BILINEAR;
+					st = preprocess_geometry(&out, &img, &pre, &scratch, &err);
+					resized += st == QCAL_OK && out.w == size && out.h == size;
+					refused += st == QCAL_ERANGE;
+				}
+			}
+			ok = resized + refused == 46;
+			printf("  %-40s %s: decodes to %dx%d; resized %d, refused %d of 46\n",
+			       names[i], ok ? "OK" : "FAIL", img.w, img.h, resized, refused);
+		}
 		failures += !ok;
 	}
 	printf("  %zu regression files\n", n);
+	assert_true(n >= 1);
 	free_names(names, n);
 	image_free(&img);
+	image_free(&out);
+	preprocess_scratch_free(&scratch);
 	assert_int_equal(failures, 0);
 }
 

@@ -251,15 +251,21 @@ static void test_geometry_rules(void **state)
 
 	(void)state;
 	/* torchvision's Resize size rule, both orientations and a square. */
-	preprocess_resized_dims(375, 500, 256, &h, &w);
+	assert_int_equal(preprocess_resized_dims(375, 500, 256, &h, &w, &err), QCAL_OK);
 	assert_int_equal(h, 256);
 	assert_int_equal(w, 341);
-	preprocess_resized_dims(500, 375, 256, &h, &w);
+	assert_int_equal(preprocess_resized_dims(500, 375, 256, &h, &w, &err), QCAL_OK);
 	assert_int_equal(h, 341);
 	assert_int_equal(w, 256);
-	preprocess_resized_dims(100, 100, 37, &h, &w);
+	assert_int_equal(preprocess_resized_dims(100, 100, 37, &h, &w, &err), QCAL_OK);
 	assert_int_equal(h, 37);
 	assert_int_equal(w, 37);
+	/* Extreme aspect ratios: fine while the long side fits... */
+	assert_int_equal(preprocess_resized_dims(1, 4139, 21, &h, &w, &err), QCAL_OK);
+	assert_int_equal(w, 86919);
+	/* ...refused (not overflowed) beyond PREPROCESS_MAX_SIDE. */
+	assert_int_equal(preprocess_resized_dims(1, 89478485, 256, &h, &w, &err), QCAL_ERANGE);
+	assert_non_null(strstr(err.msg, "89478485x1"));
 	/* CenterCrop rounds half to even, like Python's round(). */
 	preprocess_center_crop_offsets(37, 40, 32, &top, &left);
 	assert_int_equal(top, 2); /* round(2.5) = 2 */
