@@ -162,6 +162,14 @@ struct qp_ctx {
 	/* QAT: per-point buffer receiving the pre-quant tensor; set by the plan */
 	float **saved;
 	int threads;                       /* fake-quant team size (0 = 1) */
+	/*
+	 * QAT backward (swin_backward.h; swin_qat_state provides all three
+	 * arrays): learnable[id] asks for the LSQ gradient of point id's scale,
+	 * which is accumulated (+=, gradient scale applied) into dscale[id].
+	 * Either NULL: no scale gradients (the STE still applies).
+	 */
+	const bool *learnable;             /* [table->count] */
+	float *dscale;                     /* [table->count] */
 };
 
 /* True when the forward must materialise every point's tensor. */

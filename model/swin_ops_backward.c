@@ -1,0 +1,901 @@
+/*
+ * Backward kernels of Swin V1 (see swin_ops_backward.h for shapes and the
+ * accumulate-into-gradients contract).
+ *
+ * Parallel loops split over rows, windows or column blocks so no two threads
+ * write one element; weight-gradient reductions over rows run per block of
+ * 16 columns with double accumulators, so they neither race nor depend on
+ * the thread count.  Window-attention kernels work one (window, head) at a
+ * time in per-thread tiles, using the plan's attention matmul kernels
+ * (attn_qk: A @ B^T, attn_pv: A @ B); a transposed product is a transpose
+ * into a tile followed by attn_pv.
+ */
+#include "model/swin_ops_backward.h"
+
+#include "model/vmath.h"
+
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#define COL_BLOCK 16
+
+static inline float sum16(const float *x, int n)
+{
+	float acc[16] = { 0 };
+	int i = 0;
+
+	for (; i + 16 <= n; i += 16)
+		for (int j = 0; j < 16; j++)
+			acc[j] += x[i + j];
+	for (; i < n; i++)
+		acc[0] += x[i];
+	for (int j = 8; j > 0; j /= 2)
+		for (int l = 0; l < j; l++)
+			acc[l] += acc[l + j];
+	return acc[0];
+}
+
+static inline float dot16(const float *a, const float *b, int n)
+{
+	float acc[16] = { 0 };
+	int i = 0;
+
+	for (; i + 16 <= n; i += 16)
+		for (int j = 0; j < 16; j++)
+			acc[j] += a[i + j] * b[i + j];
+	for (; i < n; i++)
+		acc[0] += a[i] * b[i];
+	for (int j = 8; j > 0; j /= 2)
+		for (int l = 0; l < j; l++)
+			acc[l] += acc[l + j];
+	return acc[0];
+}
+
+static inline size_t pad16(size_t n)
+{
+	return (n + 15) / 16 * 16;
+}
+
+/* t (N, ldt) = a^T for a (N, N; row stride lda). */
+static void transpose_tile(float *t, int ldt, const float *a, int lda, int N)
+{
+	for (int i = 0; i < N; i++)
+		for (int j = 0; j < N; j++)
+			t[(size_t)j * ldt + i] = a[(size_t)i * lda + j];
+}
+
+/* dst (N, D; ld) += s * src (N, D; dense) */
+static void add_tile(float *dst, int ld, const float *src, int N, int D, float s)
+{
+	for (int i = 0; i < N; i++)
+		for (int d = 0; d < D; d++)
+			dst[(size_t)i * ld + d] += s * src[(size_t)i * D + d];
+}
+
+void op_bias_backward(float *db, const float *dout, int M, int N, int threads)
+{
+	int blocks = (N + COL_BLOCK - 1) / COL_BLOCK;
+
+	#pragma omp parallel for num_threads(threads) schedule(static)
+	for (int bk = 0; bk < blocks; bk++) {
+		int c0 = bk * COL_BLOCK, c1 = c0 + COL_BLOCK < N ? c0 + COL_BLOCK : N;
+		double acc[COL_BLOCK] = { 0 };
+		for (int i = 0; i < M; i++) {
+			const float *r = dout + (size_t)i * N;
+			for (int j = c0; j < c1; j++)
+				acc[j - c0] += r[j];
+		}
+		for (int j = c0; j < c1; j++)
+			db[j] += (float)acc[j - c0];
+	}
+}
+
+void op_linear_backward(float *din, float *dw, float *db, const float *dout,
+			const float *in, const float *w, int M, int K, int N,
+			const struct swin_kernels *k, int threads)
+{
+	if (din)
+		k->gemm(false, false, M, K, N, 1.0f, dout, N, w, K, 1.0f, din, K, threads);
+	if (dw)
+		k->gemm(true, false, N, K, M, 1.0f, dout, N, in, K, 1.0f, dw, K, threads);
+	if (db)
+		op_bias_backward(db, dout, M, N, threads);
+}
+
+void op_patch_embed_backward(float *din, float *dw, float *db, float *dcols,
+			     const float *dout, const float *cols, const float *w,
+			     int B, int Cin, int H, int W, int P, int E,
+			     const struct swin_kernels *k, int threads)
+{
+	int Ho = H / P, Wo = W / P, K = Cin * P * P;
+	long rows = (long)B * Ho * Wo;
+
+	op_linear_backward(NULL, dw, db, dout, cols, w, (int)rows, K, E, k, threads);
+	if (!din)
+		return;
+	k->gemm(false, false, (int)rows, K, E, 1.0f, dout, E, w, K, 0.0f, dcols, K,
+		threads);
+	/* col2im: patches do not overlap, so rows write disjoint pixels */
+	#pragma omp parallel for num_threads(threads) schedule(static)
+	for (long r = 0; r < rows; r++) {
+		int bi = (int)(r / (Ho * Wo)), t = (int)(r % (Ho * Wo));
+		int oy = t / Wo, ox = t % Wo;
+		const float *col = dcols + r * K;
+		for (int c = 0; c < Cin; c++)
+			for (int ky = 0; ky < P; ky++) {
+				float *dst = din + (((long)bi * Cin + c) * H + oy * P + ky) * W + ox * P;
+				const float *src = col + (c * P + ky) * P;
+				for (int kx = 0; kx < P; kx++)
+					dst[kx] += src[kx];
+			}
+	}
+}
+
+void op_layernorm_backward(float *din, float *dw, float *db, const float *dout,
+			   const float *in, const float *mean, const float *rstd,
+			   const float *w, int M, int C, int threads)
+{
+	if (din) {
+		#pragma omp parallel for num_threads(threads) schedule(static)
+		for (int i = 0; i < M; i++) {
+			const float *x = in + (size_t)i * C, *g = dout + (size_t)i * C;
+			float *dx = din + (size_t)i * C;
+			float m = mean[i], r = rstd[i];
+			float a[16] = { 0 }, b[16] = { 0 };
+			/* a = sum dn, b = sum dn * n with dn = g * w, n = (x - m) * r */
+			for (int j = 0; j < C; j++) {
+				float dn = g[j] * w[j];
+				a[j & 15] += dn;
+				b[j & 15] += dn * ((x[j] - m) * r);
+			}
+			for (int s = 8; s > 0; s /= 2)
+				for (int l = 0; l < s; l++) {
+					a[l] += a[l + s];
+					b[l] += b[l + s];
+				}
+			float ma = a[0] / (float)C, mb = b[0] / (float)C;
+			for (int j = 0; j < C; j++) {
+				float n = (x[j] - m) * r;
+				dx[j] += r * ((g[j] * w[j] - ma) - n * mb);
+			}
+		}
+	}
+	if (!dw && !db)
+		return;
+	int blocks = (C + COL_BLOCK - 1) / COL_BLOCK;
+	#pragma omp parallel for num_threads(threads) schedule(static)
+	for (int bk = 0; bk < blocks; bk++) {
+		int c0 = bk * COL_BLOCK, c1 = c0 + COL_BLOCK < C ? c0 + COL_BLOCK : C;
+		double aw[COL_BLOCK] = { 0 }, ab[COL_BLOCK] = { 0 };
+		for (int i = 0; i < M; i++) {
+			const float *x = in + (size_t)i * C, *g = dout + (size_t)i * C;
+			float m = mean[i], r = rstd[i];
+			for (int j = c0; j < c1; j++) {
+				aw[j - c0] += (double)(g[j] * ((x[j] - m) * r));
+				ab[j - c0] += g[j];
+			}
+		}
+		for (int j = c0; j < c1; j++) {
+			if (dw)
+				dw[j] += (float)aw[j - c0];
+			if (db)
+				db[j] += (float)ab[j - c0];
+		}
+	}
+}
+
+void op_window_partition_backward(float *dx, const float *dxw,
+				  const struct swin_window_geom *g, int threads)
+{
+	long rows = (long)g->B * g->H;
+
+	#pragma omp parallel for num_threads(threads) schedule(static)
+	for (long r = 0; r < rows; r++) {
+		int b = (int)(r / g->H), h = (int)(r % g->H);
+		int hr = (h - g->shift + g->Hp) % g->Hp;
+		for (int w = 0; w < g->W; w++) {
+			int wr = (w - g->shift + g->Wp) % g->Wp;
+			long win = (long)b * g->nW + (hr / g->ws) * g->nWw + wr / g->ws;
+			const float *src = dxw + (win * g->N + (hr % g->ws) * g->ws + wr % g->ws) * g->C;
+			float *dst = dx + (r * g->W + w) * g->C;
+			for (int c = 0; c < g->C; c++)
+				dst[c] += src[c];
+		}
+	}
+}
+
+void op_window_reverse_add_backward(float *dres, float *dy, const float *dout,
+				    const struct swin_window_geom *g, int threads)
+{
+	long windows = (long)g->B * g->nW;
+
+	if (dres)
+		op_add_backward(dres, NULL, dout, (size_t)g->B * g->H * g->W * g->C, threads);
+	/* the token a window position came from, as op_window_partition maps it */
+	#pragma omp parallel for num_threads(threads) schedule(static)
+	for (long bw = 0; bw < windows; bw++) {
+		int b = (int)(bw / g->nW), w = (int)(bw % g->nW);
+		int wy = w / g->nWw, wx = w % g->nWw;
+		for (int iy = 0; iy < g->ws; iy++) {
+			int sh = (wy * g->ws + iy + g->shift) % g->Hp;
+			if (sh >= g->H)
+				continue;
+			for (int ix = 0; ix < g->ws; ix++) {
+				int sw = (wx * g->ws + ix + g->shift) % g->Wp;
+				if (sw >= g->W)
+					continue;
+				float *dst = dy + (bw * g->N + iy * g->ws + ix) * g->C;
+				const float *src = dout + (((long)b * g->H + sh) * g->W + sw) * g->C;
+				for (int c = 0; c < g->C; c++)
+					dst[c] += src[c];
+			}
+		}
+	}
+}
+
+void op_gather_rel_bias_backward(float *dtable, const float *dbias,
+				 const int32_t *index, int NH, int N)
+{
+	for (int h = 0; h < NH; h++)
+		for (int ij = 0; ij < N * N; ij++)
+			dtable[(long)index[ij] * NH + h] += dbias[(long)h * N * N + ij];
+}
+
+void op_split_qkv_backward(float *dqkv, const float *dq, const float *dk,
+			   const float *dv, size_t rows, int C, int threads)
+{
+	#pragma omp parallel for num_threads(threads) schedule(static)
+	for (size_t r = 0; r < rows; r++) {
+		float *d = dqkv + r * 3 * C;
+		for (int c = 0; c < C; c++) {
+			d[c] += dq[r * C + c];
+			d[C + c] += dk[r * C + c];
+			d[2 * C + c] += dv[r * C + c];
+		}
+	}
+}
+
+/* Per-thread layout of the attention backward scratch. */
+struct attn_tiles {
+	float *a, *b, *t;  /* (N, NP) tiles */
+	float *tmp;        /* (N, D) */
+	float *qk;         /* attn_qk_scratch(N, D) */
+	float *dbias;      /* (NH, N, N) partial sums, or NULL */
+};
+
+static size_t attn_tiles_size(int N, int D, int NH)
+{
+	size_t NP = (size_t)attn_padded_n(N);
+	return 3 * pad16((size_t)N * NP) + pad16((size_t)N * D) +
+	       pad16(attn_qk_scratch(N, D)) + pad16((size_t)NH * N * N);
+}
+
+static struct attn_tiles attn_tiles_at(float *base, int N, int D, int NH)
+{
+	size_t NP = (size_t)attn_padded_n(N), tile = pad16((size_t)N * NP);
+	struct attn_tiles t;
+
+	t.a = base;
+	t.b = base + tile;
+	t.t = base + 2 * tile;
+	t.tmp = base + 3 * tile;
+	t.qk = t.tmp + pad16((size_t)N * D);
+	t.dbias = NH > 0 ? t.qk + pad16(attn_qk_scratch(N, D)) : NULL;
+	return t;
+}
+
+size_t op_window_attention_backward_scratch(int N, int D, int NH)
+{
+	return attn_tiles_size(N, D, NH);
+}
+
+/* Sum the per-thread bias partials into dbias in thread order. */
+static void reduce_dbias(float *dbias, float *scratch, size_t per_thread,
+			 int N, int D, int NH, int threads)
+{
+	size_t nn = (size_t)NH * N * N;
+
+	for (int t = 0; t < threads; t++) {
+		const float *part = attn_tiles_at(scratch + (size_t)t * per_thread, N, D, NH).dbias;
+		for (size_t i = 0; i < nn; i++)
+			dbias[i] += part[i];
+	}
+}
+
+static void zero_dbias(float *scratch, size_t per_thread, int N, int D, int NH,
+		       int threads)
+{
+	for (int t = 0; t < threads; t++)
+		memset(attn_tiles_at(scratch + (size_t)t * per_thread, N, D, NH).dbias, 0,
+		       (size_t)NH * N * N * sizeof(float));
+}
+
+static inline float max_kept(const float *x, const uint8_t *kr, int N, int *arg)
+{
+	float mx = -INFINITY;
+	int am = -1;
+
+	for (int j = 0; j < N; j++)
+		if ((!kr || kr[j]) && (am < 0 || x[j] > mx)) {
+			mx = x[j];
+			am = j;
+		}
+	*arg = am;
+	return mx;
+}
+
+void op_window_attention_backward(float *dq, float *dk, float *dv, int ld_d,
+				  float *dbias, float *scratch, const float *dav,
+				  const float *q, const float *k, const float *v,
+				  int ld, const float *bias, const float *mask_bias,
+				  float q_scale, int BW, int nW, int NH, int N,
+				  int C, const struct swin_kernels *kk, int threads)
+{
+	int D = C / NH, NP = attn_padded_n(N);
+	long pairs = (long)BW * NH;
+	size_t per_thread = op_window_attention_backward_scratch(N, D, NH);
+
+	zero_dbias(scratch, per_thread, N, D, NH, threads);
+	#pragma omp parallel for num_threads(threads) schedule(static)
+	for (long p = 0; p < pairs; p++) {
+		int bw = (int)(p / NH), h = (int)(p % NH);
+		struct attn_tiles t = attn_tiles_at(scratch + (size_t)omp_get_thread_num() * per_thread,
+						    N, D, NH);
+		const float *qh = q + (long)bw * N * ld + h * D;
+		const float *kh = k + (long)bw * N * ld + h * D;
+		const float *vh = v + (long)bw * N * ld + h * D;
+		const float *dah = dav + (long)bw * N * C + h * D;
+		const float *bh = bias + (long)h * N * N;
+		const float *mb = mask_bias ? mask_bias + (long)(bw % nW) * N * N : NULL;
+		float *P = t.a, *dP = t.b;
+
+		/* P = softmax(q k^T + bias + mask), as the forward computed it */
+		kk->attn_qk(P, NP, qh, ld, kh, ld, N, D, 1.0f, t.qk);
+		for (int i = 0; i < N; i++) {
+			float *si = P + (size_t)i * NP;
+			const float *bi = bh + (size_t)i * N;
+			if (mb) {
+				const float *mi = mb + (size_t)i * N;
+				for (int j = 0; j < N; j++)
+					si[j] = (si[j] + bi[j]) + mi[j];
+			} else {
+				for (int j = 0; j < N; j++)
+					si[j] += bi[j];
+			}
+			int am;
+			float mx = max_kept(si, NULL, N, &am);
+			for (int j = 0; j < N; j++)
+				si[j] = vm_expf(si[j] - mx);
+			float r = 1.0f / sum16(si, N);
+			for (int j = 0; j < N; j++)
+				si[j] *= r;
+		}
+		/* dv_h += P^T @ dav_h */
+		transpose_tile(t.t, NP, P, NP, N);
+		kk->attn_pv(t.tmp, D, t.t, NP, dah, C, N, D);
+		add_tile(dv + (long)bw * N * ld_d + h * D, ld_d, t.tmp, N, D, 1.0f);
+		/* dP = dav_h @ v_h^T; dS = P * (dP - rowsum(dP * P)) in dP */
+		kk->attn_qk(dP, NP, dah, C, vh, ld, N, D, 1.0f, t.qk);
+		for (int i = 0; i < N; i++) {
+			float *pi = P + (size_t)i * NP, *gi = dP + (size_t)i * NP;
+			float s = dot16(pi, gi, N);
+			float *db = t.dbias + (size_t)h * N * N + (size_t)i * N;
+			for (int j = 0; j < N; j++) {
+				gi[j] = pi[j] * (gi[j] - s);
+				db[j] += gi[j];
+			}
+		}
+		/* dq_h += q_scale * dS @ k_h;  dk_h += dS^T @ q_h */
+		kk->attn_pv(t.tmp, D, dP, NP, kh, ld, N, D);
+		add_tile(dq + (long)bw * N * ld_d + h * D, ld_d, t.tmp, N, D, q_scale);
+		transpose_tile(t.t, NP, dP, NP, N);
+		kk->attn_pv(t.tmp, D, t.t, NP, qh, ld, N, D);
+		add_tile(dk + (long)bw * N * ld_d + h * D, ld_d, t.tmp, N, D, 1.0f);
+	}
+	if (dbias)
+		reduce_dbias(dbias, scratch, per_thread, N, D, NH, threads);
+}
+
+void op_softmax_backward(float *dx, const float *dy, const float *y,
+			 size_t rows, int N, int threads)
+{
+	#pragma omp parallel for num_threads(threads) schedule(static)
+	for (size_t r = 0; r < rows; r++) {
+		const float *yr = y + r * N, *gr = dy + r * N;
+		float s = dot16(yr, gr, N);
+		for (int j = 0; j < N; j++)
+			dx[r * N + j] += yr[j] * (gr[j] - s);
+	}
+}
+
+static inline float gelu_grad(float x)
+{
+	const float alpha = (float)M_SQRT1_2;
+	const float inv_sqrt_2pi = 0.3989422804014327f;
+	float cdf = 0.5f * (1.0f + vm_erff(x * alpha));
+	float pdf = inv_sqrt_2pi * vm_expf(-0.5f * x * x);
+	return cdf + x * pdf;
+}
+
+void op_gelu_backward(float *din, const float *dout, const float *in, size_t n,
+		      int threads)
+{
+	#pragma omp parallel for num_threads(threads) schedule(static)
+	for (size_t i = 0; i < n; i++)
+		din[i] += dout[i] * gelu_grad(in[i]);
+}
+
+void op_gelu_backward_inplace(float *d, const float *in, size_t n, int threads)
+{
+	#pragma omp parallel for num_threads(threads) schedule(static)
+	for (size_t i = 0; i < n; i++)
+		d[i] *= gelu_grad(in[i]);
+}
+
+void op_merge_gather_backward(float *din, const float *dout, int B, int H,
+			      int W, int C, int threads)
+{
+	int Ho = (H + 1) / 2, Wo = (W + 1) / 2;
+	long rows = (long)B * Ho * Wo;
+	static const int dy[4] = { 0, 1, 0, 1 }, dx[4] = { 0, 0, 1, 1 };
+
+	#pragma omp parallel for num_threads(threads) schedule(static)
+	for (long r = 0; r < rows; r++) {
+		int b = (int)(r / ((long)Ho * Wo)), t = (int)(r % ((long)Ho * Wo));
+		int oy = t / Wo, ox = t % Wo;
+		for (int part = 0; part < 4; part++) {
+			int y = 2 * oy + dy[part], x = 2 * ox + dx[part];
+			if (y >= H || x >= W)
+				continue;
+			const float *src = dout + (r * 4 + part) * C;
+			float *dst = din + (((long)b * H + y) * W + x) * C;
+			for (int c = 0; c < C; c++)
+				dst[c] += src[c];
+		}
+	}
+}
+
+void op_avgpool_backward(float *din, const float *dout, int B, int T, int C,
+			 int threads)
+{
+	float inv = 1.0f / (float)T;
+
+	#pragma omp parallel for num_threads(threads) schedule(static)
+	for (long r = 0; r < (long)B * T; r++) {
+		const float *g = dout + (r / T) * C;
+		for (int c = 0; c < C; c++)
+			din[r * C + c] += g[c] * inv;
+	}
+}
+
+void op_add_backward(float *da, float *db, const float *dout, size_t n,
+		     int threads)
+{
+	#pragma omp parallel for num_threads(threads) schedule(static)
+	for (size_t i = 0; i < n; i++) {
+		if (da)
+			da[i] += dout[i];
+		if (db)
+			db[i] += dout[i];
+	}
+}
+
+void op_scale_backward(float *din, const float *dout, float s, size_t n,
+		       int threads)
+{
+	#pragma omp parallel for num_threads(threads) schedule(static)
+	for (size_t i = 0; i < n; i++)
+		din[i] += s * dout[i];
+}
+
+/* ---- decomposed steps ---- */
+
+void op_row_mean_backward(float *din, const float *dmean, int M, int C,
+			  int threads)
+{
+	#pragma omp parallel for num_threads(threads) schedule(static)
+	for (int i = 0; i < M; i++) {
+		float g = dmean[i] / (float)C;
+		for (int j = 0; j < C; j++)
+			din[(size_t)i * C + j] += g;
+	}
+}
+
+void op_row_sub_backward(float *din, float *dmean, const float *dcentered,
+			 int M, int C, int threads)
+{
+	#pragma omp parallel for num_threads(threads) schedule(static)
+	for (int i = 0; i < M; i++) {
+		const float *g = dcentered + (size_t)i * C;
+		if (din)
+			for (int j = 0; j < C; j++)
+				din[(size_t)i * C + j] += g[j];
+		if (dmean)
+			dmean[i] -= sum16(g, C);
+	}
+}
+
+void op_square_backward(float *din, const float *dout, const float *in,
+			size_t n, int threads)
+{
+	#pragma omp parallel for num_threads(threads) schedule(static)
+	for (size_t i = 0; i < n; i++)
+		din[i] += 2.0f * in[i] * dout[i];
+}
+
+void op_rsqrt_eps_backward(float *dvar, const float *drstd, const float *var,
+			   size_t n, float eps, int threads)
+{
+	#pragma omp parallel for num_threads(threads) schedule(static)
+	for (size_t i = 0; i < n; i++) {
+		float r = 1.0f / sqrtf(var[i] + eps);
+		dvar[i] += drstd[i] * (-0.5f * r * r * r);
+	}
+}
+
+void op_row_scale_backward(float *din, float *ds, const float *dout,
+			   const float *in, const float *s, int M, int C,
+			   int threads)
+{
+	#pragma omp parallel for num_threads(threads) schedule(static)
+	for (int i = 0; i < M; i++) {
+		const float *g = dout + (size_t)i * C;
+		if (din)
+			for (int j = 0; j < C; j++)
+				din[(size_t)i * C + j] += g[j] * s[i];
+		if (ds)
+			ds[i] += dot16(g, in + (size_t)i * C, C);
+	}
+}
+
+void op_affine_backward(float *din, float *dw, float *db, const float *dout,
+			const float *in, const float *w, int M, int C,
+			int threads)
+{
+	int blocks = (C + COL_BLOCK - 1) / COL_BLOCK;
+
+	if (din) {
+		#pragma omp parallel for num_threads(threads) schedule(static)
+		for (int i = 0; i < M; i++)
+			for (int j = 0; j < C; j++)
+				din[(size_t)i * C + j] += dout[(size_t)i * C + j] * w[j];
+	}
+	if (!dw && !db)
+		return;
+	#pragma omp parallel for num_threads(threads) schedule(static)
+	for (int bk = 0; bk < blocks; bk++) {
+		int c0 = bk * COL_BLOCK, c1 = c0 + COL_BLOCK < C ? c0 + COL_BLOCK : C;
+		double aw[COL_BLOCK] = { 0 }, ab[COL_BLOCK] = { 0 };
+		for (int i = 0; i < M; i++)
+			for (int j = c0; j < c1; j++) {
+				float g = dout[(size_t)i * C + j];
+				aw[j - c0] += (double)(g * in[(size_t)i * C + j]);
+				ab[j - c0] += g;
+			}
+		for (int j = c0; j < c1; j++) {
+			if (dw)
+				dw[j] += (float)aw[j - c0];
+			if (db)
+				db[j] += (float)ab[j - c0];
+		}
+	}
+}
+
+void op_row_sum_backward(float *din, const float *dsum, size_t rows, int N,
+			 int threads)
+{
+	#pragma omp parallel for num_threads(threads) schedule(static)
+	for (size_t r = 0; r < rows; r++)
+		for (int j = 0; j < N; j++)
+			din[r * N + j] += dsum[r];
+}
+
+void op_reciprocal_backward(float *din, const float *dout, const float *in,
+			    size_t n, int threads)
+{
+	#pragma omp parallel for num_threads(threads) schedule(static)
+	for (size_t i = 0; i < n; i++) {
+		float r = 1.0f / in[i];
+		din[i] += -dout[i] * r * r;
+	}
+}
+
+static inline const uint8_t *keep_row(const uint8_t *keep, long r, int nW,
+				      int NH, int N)
+{
+	return keep ? keep + ((r / ((long)NH * N)) % nW * N + r % N) * N : NULL;
+}
+
+void op_softmax_sub_max_backward(float *dx, const float *dsub, const float *x,
+				 const uint8_t *keep, int BW, int nW, int NH,
+				 int N, int threads)
+{
+	long rows = (long)BW * NH * N;
+
+	#pragma omp parallel for num_threads(threads) schedule(static)
+	for (long r = 0; r < rows; r++) {
+		const uint8_t *kr = keep_row(keep, r, nW, NH, N);
+		const float *g = dsub + r * N;
+		float tot = 0.0f;
+		int am;
+		max_kept(x + r * N, kr, N, &am);
+		for (int j = 0; j < N; j++)
+			if (!kr || kr[j]) {
+				dx[r * N + j] += g[j];
+				tot += g[j];
+			}
+		if (am >= 0)
+			dx[r * N + am] -= tot;
+	}
+}
+
+void op_softmax_exp_backward(float *dsub, const float *dexp, const float *e,
+			     size_t n, int threads)
+{
+	#pragma omp parallel for num_threads(threads) schedule(static)
+	for (size_t i = 0; i < n; i++)
+		dsub[i] += dexp[i] * e[i];
+}
+
+void op_add_bias_heads_backward(float *dqk, float *dbias, const float *dlogits,
+				int BW, int NH, int N, int threads)
+{
+	long nn = (long)N * N;
+
+	if (dqk)
+		op_add_backward(dqk, NULL, dlogits, (size_t)BW * NH * nn, threads);
+	if (!dbias)
+		return;
+	#pragma omp parallel for num_threads(threads) schedule(static)
+	for (long e = 0; e < NH * nn; e++) {
+		long h = e / nn, ij = e % nn;
+		double acc = 0.0;
+		for (long bw = 0; bw < BW; bw++)
+			acc += dlogits[(bw * NH + h) * nn + ij];
+		dbias[e] += (float)acc;
+	}
+}
+
+size_t op_attn_matmul_backward_scratch(int N, int D)
+{
+	return attn_tiles_size(N, D, 0);
+}
+
+void op_attn_qk_backward(float *dq, float *dk, const float *dqk, const float *q,
+			 const float *k, float *scratch, int BW, int NH, int N,
+			 int C, const struct swin_kernels *kk, int threads)
+{
+	int D = C / NH, NP = attn_padded_n(N);
+	long pairs = (long)BW * NH;
+	size_t per_thread = op_attn_matmul_backward_scratch(N, D);
+
+	#pragma omp parallel for num_threads(threads) schedule(static)
+	for (long p = 0; p < pairs; p++) {
+		int bw = (int)(p / NH), h = (int)(p % NH);
+		struct attn_tiles t = attn_tiles_at(scratch + (size_t)omp_get_thread_num() * per_thread,
+						    N, D, 0);
+		long off = (long)bw * N * C + h * D;
+		const float *g = dqk + p * N * N;
+		kk->attn_pv(t.tmp, D, g, N, k + off, C, N, D);
+		add_tile(dq + off, C, t.tmp, N, D, 1.0f);
+		transpose_tile(t.t, NP, g, N, N);
+		kk->attn_pv(t.tmp, D, t.t, NP, q + off, C, N, D);
+		add_tile(dk + off, C, t.tmp, N, D, 1.0f);
+	}
+}
+
+void op_attn_av_backward(float *dattn, float *dv, const float *dav,
+			 const float *attn, const float *v, float *scratch,
+			 int BW, int NH, int N, int C,
+			 const struct swin_kernels *kk, int threads)
+{
+	int D = C / NH, NP = attn_padded_n(N);
+	long pairs = (long)BW * NH;
+	size_t per_thread = op_attn_matmul_backward_scratch(N, D);
+
+	#pragma omp parallel for num_threads(threads) schedule(static)
+	for (long p = 0; p < pairs; p++) {
+		int bw = (int)(p / NH), h = (int)(p % NH);
+		struct attn_tiles t = attn_tiles_at(scratch + (size_t)omp_get_thread_num() * per_thread,
+						    N, D, 0);
+		long off = (long)bw * N * C + h * D;
+		if (dattn) {
+			kk->attn_qk(t.a, NP, dav + off, C, v + off, C, N, D, 1.0f, t.qk);
+			for (int i = 0; i < N; i++)
+				for (int j = 0; j < N; j++)
+					dattn[p * N * N + (long)i * N + j] += t.a[(size_t)i * NP + j];
+		}
+		if (dv) {
+			transpose_tile(t.t, NP, attn + p * N * N, N, N);
+			kk->attn_pv(t.tmp, D, t.t, NP, dav + off, C, N, D);
+			add_tile(dv + off, C, t.tmp, N, D, 1.0f);
+		}
+	}
+}
+
+/* ---- fused decomposed kernels ---- */
+
+void op_layernorm_steps_backward(float *din, float *dw, float *db,
+				 double *dscale, const float *dout,
+				 const float *centered, const float *var,
+				 const float *rstd, const float *normalized,
+				 const float *w, const struct fq_bwd *fq,
+				 float *scratch, int M, int C, int threads)
+{
+	const struct fq_bwd *fo = &fq[LN_OUT];
+	double acc[LN_POINTS] = { 0 };
+
+	#pragma omp parallel num_threads(threads)
+	{
+		float *dn = scratch + (size_t)omp_get_thread_num() * C;
+		#pragma omp for schedule(static) reduction(+:acc[:LN_POINTS])
+		for (int i = 0; i < M; i++) {
+			size_t o = (size_t)i * C;
+			const float *g = dout + o, *xc = centered + o;
+			float *dx = din + o;
+			/* out = normalized * w + b, through the out point */
+			for (int j = 0; j < C; j++) {
+				float gj = fo->pre ? fq_bwd_elem(fo, fo->pre[o + j], g[j], &acc[LN_OUT]) : g[j];
+				dn[j] = gj * w[j];
+			}
+			/* normalized = centered * rstd */
+			if (fq[LN_NORMALIZED].pre)
+				for (int j = 0; j < C; j++)
+					dn[j] = fq_bwd_elem(&fq[LN_NORMALIZED], fq[LN_NORMALIZED].pre[o + j],
+							    dn[j], &acc[LN_NORMALIZED]);
+			float drstd = dot16(dn, xc, C);
+			if (fq[LN_RSTD].pre)
+				drstd = fq_bwd_elem(&fq[LN_RSTD], fq[LN_RSTD].pre[i], drstd, &acc[LN_RSTD]);
+			/* rstd = 1 / sqrt(var + eps) */
+			float r = 1.0f / sqrtf(var[i] + SWIN_LN_EPS);
+			float dvar = drstd * (-0.5f * r * r * r);
+			if (fq[LN_VAR].pre)
+				dvar = fq_bwd_elem(&fq[LN_VAR], fq[LN_VAR].pre[i], dvar, &acc[LN_VAR]);
+			/* var = mean(square), square = centered^2 */
+			float dsq = dvar / (float)C, rs = rstd[i], tot = 0.0f;
+			for (int j = 0; j < C; j++) {
+				float ds = fq[LN_SQUARE].pre ?
+					fq_bwd_elem(&fq[LN_SQUARE], fq[LN_SQUARE].pre[o + j], dsq, &acc[LN_SQUARE]) : dsq;
+				float dc = dn[j] * rs + 2.0f * xc[j] * ds;
+				if (fq[LN_CENTERED].pre)
+					dc = fq_bwd_elem(&fq[LN_CENTERED], fq[LN_CENTERED].pre[o + j], dc,
+							 &acc[LN_CENTERED]);
+				dn[j] = dc;
+				tot += dc;
+			}
+			/* centered = in - mean, mean = row mean of in */
+			float dmean = -tot;
+			if (fq[LN_MEAN].pre)
+				dmean = fq_bwd_elem(&fq[LN_MEAN], fq[LN_MEAN].pre[i], dmean, &acc[LN_MEAN]);
+			dmean /= (float)C;
+			for (int j = 0; j < C; j++)
+				dx[j] += dn[j] + dmean;
+		}
+	}
+	for (int p = 0; dscale && p < LN_POINTS; p++)
+		dscale[p] += acc[p];
+	if (!dw && !db)
+		return;
+	/* affine parameter gradients; the out point's mask again, without LSQ */
+	struct fq_bwd ste = *fo;
+	ste.learn = false;
+	int blocks = (C + COL_BLOCK - 1) / COL_BLOCK;
+	#pragma omp parallel for num_threads(threads) schedule(static)
+	for (int bk = 0; bk < blocks; bk++) {
+		int c0 = bk * COL_BLOCK, c1 = c0 + COL_BLOCK < C ? c0 + COL_BLOCK : C;
+		double aw[COL_BLOCK] = { 0 }, ab[COL_BLOCK] = { 0 };
+		double unused = 0.0;
+		for (int i = 0; i < M; i++)
+			for (int j = c0; j < c1; j++) {
+				size_t o = (size_t)i * C + j;
+				float g = ste.pre ? fq_bwd_elem(&ste, ste.pre[o], dout[o], &unused) : dout[o];
+				aw[j - c0] += (double)(g * normalized[o]);
+				ab[j - c0] += g;
+			}
+		for (int j = c0; j < c1; j++) {
+			if (dw)
+				dw[j] += (float)aw[j - c0];
+			if (db)
+				db[j] += (float)ab[j - c0];
+		}
+	}
+}
+
+size_t op_attention_steps_backward_scratch(int N, int D, int NH)
+{
+	return attn_tiles_size(N, D, NH);
+}
+
+/* Gradient of one point's element when the point may be float (pre NULL). */
+static inline float fqb(const struct fq_bwd *p, size_t i, float dy, double *acc)
+{
+	return p->pre ? fq_bwd_elem(p, p->pre[i], dy, acc) : dy;
+}
+
+void op_attention_steps_backward(float *dq_scaled, float *dk, float *dv,
+				 float *dbias, double *dscale, const float *dav,
+				 const float *q_scaled, const float *k,
+				 const float *v, const float *logits,
+				 const float *exp, const float *exp_pre,
+				 const float *sum, const float *recip,
+				 const float *attn, const uint8_t *keep,
+				 const struct fq_bwd *fq, float *scratch,
+				 int BW, int nW, int NH, int N, int C,
+				 const struct swin_kernels *kk, int threads)
+{
+	int D = C / NH, NP = attn_padded_n(N);
+	long pairs = (long)BW * NH, nn = (long)N * N;
+	size_t per_thread = op_attention_steps_backward_scratch(N, D, NH);
+	double acc[AT_POINTS] = { 0 };
+
+	zero_dbias(scratch, per_thread, N, D, NH, threads);
+	#pragma omp parallel num_threads(threads)
+	{
+		struct attn_tiles t = attn_tiles_at(scratch + (size_t)omp_get_thread_num() * per_thread,
+						    N, D, NH);
+		#pragma omp for schedule(static) reduction(+:acc[:AT_POINTS])
+		for (long p = 0; p < pairs; p++) {
+			int bw = (int)(p / NH), h = (int)(p % NH);
+			long off = (long)bw * N * C + h * D, pn = p * nn;
+			const float *dah = dav + off;
+			float *g = t.a;
+
+			/* av = attn @ v_h: dattn = dav_h @ v_h^T; dv_h += attn^T @ dav_h */
+			kk->attn_qk(g, NP, dah, C, v + off, C, N, D, 1.0f, t.qk);
+			transpose_tile(t.t, NP, attn + pn, N, N);
+			kk->attn_pv(t.tmp, D, t.t, NP, dah, C, N, D);
+			add_tile(dv + off, C, t.tmp, N, D, 1.0f);
+			for (int i = 0; i < N; i++) {
+				long r = p * N + i;
+				size_t e0 = (size_t)(pn + (long)i * N);
+				const uint8_t *kr = keep ? keep + ((size_t)(bw % nW) * N + i) * N : NULL;
+				const float *ex = exp + e0, *ep = exp_pre + e0;
+				float *gi = g + (size_t)i * NP;
+				/* attn = exp * recip (out point first) */
+				for (int j = 0; j < N; j++)
+					gi[j] = fqb(&fq[AT_OUT], e0 + j, gi[j], &acc[AT_OUT]);
+				float drecip = dot16(gi, ex, N), rc = recip[r];
+				for (int j = 0; j < N; j++)
+					gi[j] *= rc;
+				drecip = fqb(&fq[AT_RECIP], (size_t)r, drecip, &acc[AT_RECIP]);
+				/* recip = 1 / sum */
+				float rs = 1.0f / sum[r];
+				float dsum = fqb(&fq[AT_SUM], (size_t)r, -drecip * rs * rs, &acc[AT_SUM]);
+				/* sum = row sum of exp; exp = e^sub_max (0 masked); sub_max = x - max */
+				float tot = 0.0f;
+				for (int j = 0; j < N; j++) {
+					if (kr && !kr[j]) {
+						gi[j] = 0.0f;
+						continue;
+					}
+					float de = fqb(&fq[AT_EXP], e0 + j, gi[j] + dsum, &acc[AT_EXP]);
+					float ds = fqb(&fq[AT_SUB_MAX], e0 + j, de * ep[j], &acc[AT_SUB_MAX]);
+					gi[j] = ds;
+					tot += ds;
+				}
+				int am;
+				max_kept(logits + e0, kr, N, &am);
+				if (am >= 0)
+					gi[am] -= tot;
+				/* logits = qk + bias, then qk's own point */
+				float *dbr = t.dbias + (size_t)h * nn + (size_t)i * N;
+				for (int j = 0; j < N; j++) {
+					float dl = fqb(&fq[AT_LOGITS], e0 + j, gi[j], &acc[AT_LOGITS]);
+					dbr[j] += dl;
+					gi[j] = fqb(&fq[AT_QK], e0 + j, dl, &acc[AT_QK]);
+				}
+			}
+			/* qk = q_scaled_h @ k_h^T */
+			kk->attn_pv(t.tmp, D, g, NP, k + off, C, N, D);
+			add_tile(dq_scaled + off, C, t.tmp, N, D, 1.0f);
+			transpose_tile(t.t, NP, g, NP, N);
+			kk->attn_pv(t.tmp, D, t.t, NP, q_scaled + off, C, N, D);
+			add_tile(dk + off, C, t.tmp, N, D, 1.0f);
+		}
+	}
+	for (int p = 0; dscale && p < AT_POINTS; p++)
+		dscale[p] += acc[p];
+	if (dbias)
+		reduce_dbias(dbias, scratch, per_thread, N, D, NH, threads);
+}
