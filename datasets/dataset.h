@@ -1,27 +1,15 @@
 /*
  * Image sets: the ordered list of (file, label) that evaluation,
- * calibration or training reads.  Three layouts:
+ * calibration or training reads, from class folders (torchvision
+ * ImageFolder's exact order and labels), a list file of "path label" lines
+ * (ImageNet-val style), or an unlabelled folder (label -1, calibration).
  *
- *   class folders  root/<class>/.../<file>: label = index of <class> in the
- *                  sorted list of root's subfolders, files in sorted order
- *                  within each class (subfolders of a class included), the
- *                  exact order and labels of torchvision's ImageFolder.
- *   list file      lines "relative/path label" (ImageNet-val style), or
- *                  "relative/path" alone for unlabelled lists; paths are
- *                  relative to the list file's folder or an explicit root;
- *                  blank lines and lines starting with '#' are skipped.
- *   unlabelled     a folder of images (recursively, same order), label -1,
- *                  for calibration.
- *
- * As in ImageFolder, a file counts as an image by its extension
- * (.jpg .jpeg .png .ppm .bmp .pgm .tif .tiff .webp, any case), so the
- * indices match PyTorch's even when a file later fails to decode; decoding
- * only accepts PNG and JPEG and says so.  Names sort by bytes (strcmp),
- * which is Python's order for UTF-8 names.
- *
- * Selection (dataset_limit, the seeded class-balanced dataset_sample) edits
- * the item list in place and keeps dataset order, so "first N" and "a
- * balanced N" compose and stay deterministic.  Training order comes from
+ * Files count as images by extension as in ImageFolder (.jpg .jpeg .png
+ * .ppm .bmp .pgm .tif .tiff .webp, any case), so indices match PyTorch's
+ * even when a file later fails to decode.  Names sort by bytes (strcmp),
+ * Python's order for UTF-8 names.  Selection (dataset_limit, the seeded
+ * class-balanced dataset_sample) edits the list in place and keeps dataset
+ * order, so both compose deterministically; training order comes from
  * dataset_epoch_order, a permutation fixed by (seed, epoch).
  */
 #ifndef QCAL_DATASETS_DATASET_H
@@ -68,7 +56,14 @@ struct dataset_options {
 const char *dataset_layout_name(enum dataset_layout layout);
 
 /*
- * Open an image set at path (opt may be NULL).  Errors, each naming the
+ * Open an image set at path (opt may be NULL).  Class folders are
+ * root/<class>/.../<file>: label = index of <class> among root's sorted
+ * subfolders; within a class, directories in order of their full path and
+ * files sorted inside each (sorted(os.walk), as ImageFolder).  A list file
+ * has one "relative/path label" per line, or "relative/path" on every line
+ * for an unlabelled list; the label is the last token if it is an integer,
+ * so paths may contain spaces; blank lines and '#' lines are skipped.
+ * Errors, each naming the
  * path (and for lists the line): missing or unreadable path/folder
  * (ENOENT/EIO), no image files or an empty class folder (EFORMAT), a list
  * line without a valid label or naming a missing file (EFORMAT/ENOENT), a

@@ -1,20 +1,16 @@
 /*
  * Image decoding: PNG (libpng) and JPEG (libjpeg-turbo) files or memory
- * buffers to 8-bit RGB, height x width x 3, row-major.
+ * buffers, chosen by magic bytes, to 8-bit RGB, height x width x 3.
  *
- * The pixels are the ones `PIL.Image.open(f).convert("RGB")` gives, because
- * that is what torchvision's ImageFolder feeds a model and every accuracy
- * figure we compare against was measured that way: alpha is dropped (never
- * composited), 16-bit samples keep their high byte, 16-bit greyscale is
- * clipped to 255 (Pillow opens it as mode "I"), palettes are looked up,
- * CMYK/YCCK JPEGs are read with Adobe (inverted) polarity and converted with
- * Pillow's integer formula.  The format is chosen from the magic bytes, never
- * from the file name.
+ * The pixels are those of `PIL.Image.open(f).convert("RGB")`, what
+ * torchvision's ImageFolder feeds a model: alpha dropped (not composited),
+ * 16-bit samples reduced to their high byte except 16-bit grey, which
+ * Pillow clips at 255; palettes looked up; CMYK/YCCK JPEGs read with Adobe
+ * polarity and converted with Pillow's integer formula.
  *
- * Decoding is strict: truncated or corrupt data, a libjpeg warning (which
- * libjpeg would otherwise paper over with grey), a CRC mismatch, an
- * out-of-range palette index or dimensions beyond the pixel limit give an
- * error naming the file.  Pixels are never silently altered.
+ * Decoding is strict: truncated or corrupt data, any libjpeg warning (which
+ * libjpeg would paper over with grey), a CRC mismatch, a palette index past
+ * the palette or a size beyond the limits is an error naming the file.
  */
 #ifndef QCAL_DATASETS_IMAGE_H
 #define QCAL_DATASETS_IMAGE_H

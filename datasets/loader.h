@@ -4,25 +4,13 @@
  * model runs on the current one.
  *
  * Batch b always holds the images at epoch positions [b * batch,
- * (b + 1) * batch) and is handed out in order, so the output is identical
- * for any worker count; workers only change how soon it is ready.  Memory
- * is bounded by a ring of prefetch + 1 batch buffers (the one the caller
- * holds plus those being filled or waiting), allocated once at open.
- *
- * A file that cannot be read or decoded stops the epoch with an error
- * naming it, at that file's batch (earlier batches are still delivered).
- * With skip_bad the file is left out of its batch instead (which is then
- * short by one), and its index and message are recorded for the caller to
- * report ("3 files skipped").
- *
- * Typical use (evaluation or calibration):
- *     loader_options_init(&lo, 64, 2, &pre);
- *     loader_open(&ld, &ds, &lo, &err);
- *     while ((st = loader_next(ld, &b, &err)) == QCAL_OK && b.count > 0)
- *         run_model(b.images, b.labels, b.count);
- *     loader_close(ld);
- * For training, set lo.augment, lo.shuffle, lo.shuffle_seed and lo.epoch
- * and open one loader per epoch (cheap: threads and buffers only).
+ * (b + 1) * batch) and batches are handed out in order, so the output is
+ * identical for any worker count; workers only change how soon it is ready.
+ * Memory is a ring of prefetch + 1 batch buffers allocated at open.  A file
+ * that cannot be decoded stops the epoch at its batch with an error naming
+ * it, or with skip_bad is left out, counted and recorded.  Training opens
+ * one loader per epoch (threads and buffers only) with augment, shuffle and
+ * epoch set.  datasets/README.md shows the eval, calibration and QAT loops.
  */
 #ifndef QCAL_DATASETS_LOADER_H
 #define QCAL_DATASETS_LOADER_H
@@ -42,6 +30,11 @@ struct loader_options {
 	int workers;                 /* decode threads, 1..64 */
 	int prefetch;                /* batches prepared ahead (0 = workers + 1) */
 	bool skip_bad;               /* skip undecodable files instead of failing */
+	/* Run the workers under SCHED_IDLE: they only get CPU time nothing else
+	 * wants, so they never preempt the model's OpenMP threads inside a
+	 * parallel region.  Off by default: on a machine shared with other
+	 * busy processes idle-priority workers can starve and stall the run. */
+	bool idle_priority;
 	struct preprocess_options pre;
 	const struct augment_options *augment; /* NULL: no augmentation (eval) */
 	bool shuffle;                /* visit in dataset_epoch_order(shuffle_seed, epoch) */
@@ -63,7 +56,9 @@ struct loader_batch {
 	const size_t *indices; /* (count) index of each image in ds->items */
 	int count;             /* images here; 0 marks the end of the epoch */
 	size_t number;         /* batch number within the epoch */
-	int skipped;           /* files left out of this batch (skip_bad) */
+	int skipped;           /* files left out of this batch (skip_bad); a batch
+				* whose every file was skipped is not delivered,
+				* so loader_skipped() is the complete list */
 };
 
 /* A file left out under skip_bad. */

@@ -1,29 +1,17 @@
 /*
- * Evaluation preprocessing: decoded RGB image -> model-sized RGB crop ->
- * normalised float32 CHW, exactly as torchvision's eval transform
- *     Resize(resize_size) -> CenterCrop(size) -> ToTensor() -> Normalize(mean, std)
- * does on a PIL image, with one deliberate exception: an image that is
- * already size x size goes straight through (no resize, no crop), which is
- * how the CIFAR models were trained and evaluated.
+ * Evaluation preprocessing, exactly torchvision's eval transform on a PIL
+ * image: Resize(resize_size) -> CenterCrop(size) -> ToTensor -> Normalize,
+ * except that an image already size x size goes straight through (how the
+ * CIFAR models were trained and evaluated).
  *
- * Resize is Pillow's separable convolution resampler re-implemented
- * (Resample.c): for each output pixel a kernel (triangle for bilinear,
- * Keys a = -0.5 cubic for bicubic) is centred at (x + 0.5) * scale, its
- * support is stretched by the downscale factor (antialiasing; never below
- * the kernel's own support), weights are computed in double, normalised to
- * sum 1, turned into 22-bit fixed point with round-half-away, and applied
- * horizontally then vertically with an 8-bit rounded and clipped
- * intermediate.  The result is bit-identical to Pillow 9.x (the tests
- * allow 1 LSB and see 0).
- *
- * Defaults: resize_size = round(size / 0.875) (256 for 224, 37 for 32) and
- * bilinear, as torchvision's classification presets.  CenterCrop's offset
- * is round((H - size) / 2) with Python's round-half-to-even.
- *
- * Normalisation is a 3 x 256 table of float32 values computed the way
- * PyTorch does (p / 255.0f, then (x - mean) / std in float32), so it is
- * bit-exact with ToTensor + Normalize; or, for the J5 recipe's folded
- * input, (p - 128) / 128 exactly.
+ * Resize re-implements Pillow's separable resampler (Resample.c) to the
+ * bit: triangle (bilinear) or Keys a = -0.5 (bicubic) kernel, support
+ * stretched by the downscale factor (antialias), double weights normalised
+ * and rounded to 22-bit fixed point, horizontal then vertical pass through
+ * an 8-bit intermediate.  Defaults: resize_size = round(size / 0.875),
+ * bilinear; CenterCrop offsets use Python's round-half-to-even.
+ * Normalisation is a per-channel table computed in float32 as PyTorch does
+ * (bit-exact), or the J5 recipe's folded (p - 128) / 128.
  */
 #ifndef QCAL_DATASETS_PREPROCESS_H
 #define QCAL_DATASETS_PREPROCESS_H

@@ -297,6 +297,43 @@ static void test_junk_read_ahead_is_harmless(void **state)
 	image_free(&b);
 }
 
+/* Every proper prefix of a valid file is a truncated file: each one must
+ * be refused (the file ends with IEND or EOI, so no prefix is complete). */
+static void test_every_prefix_rejected(void **state)
+{
+	static const char *const files[] = {
+		"rgb8.png", "p4_trns1.png", "rgba16_adam7.png", "g16.png",
+		"rgb420.jpg", "rgb_progressive.jpg", "rgb_arith.jpg", "ycck_adobe.jpg",
+	};
+	char rel[256], path[1024];
+	struct image_u8 img = { 0 };
+	struct qcal_err err;
+	uint8_t *buf = NULL;
+	size_t cap = 0, size, tried = 0, accepted = 0;
+
+	(void)state;
+	for (size_t f = 0; f < sizeof(files) / sizeof(files[0]); f++) {
+		snprintf(rel, sizeof(rel), "decode/%s", files[f]);
+		ds_fixture_path(path, sizeof(path), rel);
+		assert_int_equal(image_read_file(path, &buf, &cap, &size, NULL, &err), QCAL_OK);
+		assert_int_equal(image_decode_mem(&img, buf, size, files[f], NULL, &err), QCAL_OK);
+		for (size_t n = 0; n < size; n++) {
+			enum qcal_status st = image_decode_mem(&img, buf, n, files[f], NULL, &err);
+			tried++;
+			if (st == QCAL_OK || !strstr(err.msg, files[f])) {
+				printf("  %s: prefix of %zu bytes: %s\n", files[f], n,
+				       st == QCAL_OK ? "accepted" : err.msg);
+				accepted++;
+			}
+		}
+	}
+	printf("  %zu prefixes of %zu files, %zu accepted\n", tried,
+	       sizeof(files) / sizeof(files[0]), accepted);
+	free(buf);
+	image_free(&img);
+	assert_int_equal(accepted, 0);
+}
+
 /*
  * Files the fuzzer once crashed or hung on.  Undecodable ones must fail
  * with a message naming them; the ones that decode (the bug was further
@@ -362,6 +399,7 @@ int main(void)
 		cmocka_unit_test(test_pixel_limit),
 		cmocka_unit_test(test_bad_inputs),
 		cmocka_unit_test(test_junk_read_ahead_is_harmless),
+		cmocka_unit_test(test_every_prefix_rejected),
 		cmocka_unit_test(test_fuzz_regressions),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

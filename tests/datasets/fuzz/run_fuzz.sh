@@ -4,13 +4,14 @@
 # seeds/ and regressions/ are read, never written.  Crashes, timeouts and
 # out-of-memory inputs land in <build>/artifacts/.
 #
-#   tests/datasets/fuzz/run_fuzz.sh [seconds=60] [jobs=1]
-#   FUZZ_BUILD=/path/to/dir tests/datasets/fuzz/run_fuzz.sh 300 2
+#   tests/datasets/fuzz/run_fuzz.sh [seconds=60] [jobs=1] [extra libFuzzer flags...]
+#   FUZZ_BUILD=/path/to/dir tests/datasets/fuzz/run_fuzz.sh 300 2 -use_value_profile=1
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
 seconds=${1:-60}
 jobs=${2:-1}
+shift $(($# < 2 ? $# : 2))
 out=${FUZZ_BUILD:-$root/build-fuzz}
 mkdir -p "$out/corpus" "$out/artifacts"
 
@@ -28,5 +29,6 @@ args=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536
 if [ "$jobs" -gt 1 ]; then
   args+=(-jobs="$jobs" -workers="$jobs")
 fi
+args+=("$@")
 cd "$out"
 exec "$out/fuzz_decode" "${args[@]}" "$out/corpus" "$here/seeds" "$here/regressions"
