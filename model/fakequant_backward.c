@@ -1,6 +1,8 @@
 /* Fake-quant backward: STE masks and LSQ scale gradients (fakequant_backward.h). */
 #include "model/fakequant_backward.h"
 
+#include "model/fakequant.h"
+
 void fq_bwd_init(struct fq_bwd *p, const float *pre, float scale,
 		 int32_t zero_point, int64_t qmin, int64_t qmax, bool learn)
 {
@@ -22,17 +24,18 @@ double fq_lsq_grad_factor(size_t n, int64_t qmax)
 double fq_bwd_tensor(float *dx, const float *dy, const struct fq_bwd *p,
 		     size_t n, const uint8_t *keep, int threads)
 {
+	/* chunks of 1024: float lanes sum 64 terms each before going to double */
+	const size_t chunk = 1024;
+	long chunks = (long)((n + chunk - 1) / chunk);
 	double acc = 0.0;
 
 	if (threads < 2 || n < (1u << 15))
 		threads = 1;
 	#pragma omp parallel for num_threads(threads) schedule(static) reduction(+:acc)
-	for (size_t i = 0; i < n; i++) {
-		if (keep && !keep[i]) {
-			dx[i] = 0.0f;
-			continue;
-		}
-		dx[i] = fq_bwd_elem(p, p->pre[i], dy[i], &acc);
+	for (long c = 0; c < chunks; c++) {
+		size_t i0 = (size_t)c * chunk, len = n - i0 < chunk ? n - i0 : chunk;
+		acc += fq_bwd_span(p, p->pre + i0, dx + i0, dy + i0, len,
+				   keep ? keep + i0 : NULL);
 	}
 	return acc;
 }
@@ -62,4 +65,21 @@ void fq_weight_backward_per_channel(float *dw, const float *w, int channels,
 					      inner, scales[c],
 					      zero_points ? zero_points[c] : 0, qmin, qmax,
 					      grad_factor, dscales ? &dscales[c] : NULL);
+}
+
+void fq_per_tensor_keep_mt(float *x, float *pre, size_t n, float scale,
+			   int32_t zero_point, int64_t qmin, int64_t qmax,
+			   int threads)
+{
+	const float inv = 1.0f / scale, zp = (float)zero_point;
+	const float lo = (float)qmin, hi = (float)qmax;
+
+	if (threads < 2 || n < (1u << 15))
+		threads = 1;
+	#pragma omp parallel for num_threads(threads) schedule(static)
+	for (size_t i = 0; i < n; i++) {
+		float v = x[i];
+		pre[i] = v;
+		x[i] = fq_one(v, scale, inv, zp, lo, hi);
+	}
 }

@@ -44,27 +44,69 @@ void fq_bwd_init(struct fq_bwd *p, const float *pre, float scale,
 		 int32_t zero_point, int64_t qmin, int64_t qmax, bool learn);
 
 /*
- * Gradient through one element: returns dy where x was inside the range,
- * else 0; when p->learn adds dy * dy/ds (without g) to *acc.
+ * Gradient through one element: returns dy where x was inside the range
+ * (or is NaN, which then propagates), else 0; when p->learn adds
+ * dy * dy/ds (without g) to *acc.
  */
 static inline float fq_bwd_elem(const struct fq_bwd *p, float x, float dy,
 				double *acc)
 {
 	float q = nearbyintf(x * p->inv_scale) + p->zero_point;
-	if (q < p->qmin) {
-		if (p->learn)
-			*acc += (double)dy * (p->qmin - p->zero_point);
-		return 0.0f;
-	}
-	if (q > p->qmax) {
-		if (p->learn)
-			*acc += (double)dy * (p->qmax - p->zero_point);
-		return 0.0f;
-	}
+	bool below = q < p->qmin, above = q > p->qmax;
 	if (p->learn)
-		*acc += (double)dy * (((q - p->zero_point) * p->scale - x) * p->inv_scale);
-	return dy;
+		*acc += (double)dy * (below ? p->qmin - p->zero_point :
+				      above ? p->qmax - p->zero_point :
+				      ((q - p->zero_point) * p->scale - x) * p->inv_scale);
+	return below || above ? 0.0f : dy;
 }
+
+/*
+ * The same over a span, branch-free so the compiler vectorises it:
+ * dx[i] = gradient through element i of x (n) for dy (dx may equal dy;
+ * keep NULL or a byte per element, 0 giving dx 0 and no scale term).
+ * Returns the span's LSQ sum (float lanes, summed in double).  p->pre is not
+ * read: x is the span's own pre-quant values.
+ */
+static inline double fq_bwd_span(const struct fq_bwd *p, const float *restrict x,
+				 float *dx, const float *dy, size_t n,
+				 const uint8_t *keep)
+{
+	const float inv = p->inv_scale, s = p->scale, zp = p->zero_point;
+	const float lo = p->qmin, hi = p->qmax, tlo = lo - zp, thi = hi - zp;
+	float lanes[16] = { 0 };
+	size_t i = 0;
+
+#define FQ_BWD_LANE(l)                                                        \
+	do {                                                                  \
+		float xv = x[i + (l)];                                        \
+		float g = keep && !keep[i + (l)] ? 0.0f : dy[i + (l)];        \
+		float q = nearbyintf(xv * inv) + zp;                          \
+		bool out_lo = q < lo, out_hi = q > hi;                        \
+		float t = out_lo ? tlo : out_hi ? thi : ((q - zp) * s - xv) * inv; \
+		dx[i + (l)] = out_lo || out_hi ? 0.0f : g;                    \
+		lanes[(l)] += g * t;                                          \
+	} while (0)
+	for (; i + 16 <= n; i += 16)
+		for (int l = 0; l < 16; l++)
+			FQ_BWD_LANE(l);
+	for (int l = 0; i + (size_t)l < n; l++)
+		FQ_BWD_LANE(l);
+#undef FQ_BWD_LANE
+	if (!p->learn)
+		return 0.0;
+	double acc = 0.0;
+	for (int l = 0; l < 16; l++)
+		acc += lanes[l];
+	return acc;
+}
+
+/*
+ * QAT forward companion: pre[i] = x[i], then x[i] = fq(x[i]) (per tensor, as
+ * fq_per_tensor), in one pass over x on `threads` threads.
+ */
+void fq_per_tensor_keep_mt(float *x, float *pre, size_t n, float scale,
+			   int32_t zero_point, int64_t qmin, int64_t qmax,
+			   int threads);
 
 /* LSQ gradient scale g = 1/sqrt(n * qmax) (1/sqrt(n) if qmax < 1). */
 double fq_lsq_grad_factor(size_t n, int64_t qmax);

@@ -6,6 +6,8 @@
  */
 #include "model/qpoint.h"
 
+#include "model/fakequant_backward.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -280,8 +282,11 @@ void qp_apply(const struct qp_ctx *ctx, int id, float *x, size_t n,
 	qp = &ctx->qparams[id];
 	if (qp->dtype == QCAL_DTYPE_FLOAT)
 		return;
-	if (ctx->mode == QP_MODE_QAT && ctx->saved && ctx->saved[id])
-		memcpy(ctx->saved[id], x, n * sizeof(float));
+	if (ctx->mode == QP_MODE_QAT && ctx->saved && ctx->saved[id]) {
+		fq_per_tensor_keep_mt(x, ctx->saved[id], n, qp->scale, qp->zero_point,
+				      qp->qmin, qp->qmax, ctx->threads);
+		return;
+	}
 	fq_per_tensor_mt(x, n, qp->scale, qp->zero_point, qp->qmin, qp->qmax,
 			 ctx->threads);
 }

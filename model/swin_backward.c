@@ -87,7 +87,7 @@ static size_t bw_layout(struct swin_backward_plan *bp, const struct swin_config 
 	bp->dcols = take(&cv, B * R0 * R0 * K0);
 	bp->dlogits = take(&cv, B * (size_t)c->num_classes);
 	bp->dpool = take(&cv, B * (size_t)swin_stage_dim(c, Sn - 1));
-	bp->ln_scratch = take(&cv, (size_t)bp->threads * lnw);
+	bp->ln_scratch = take(&cv, (size_t)bp->threads * 2 * lnw);
 	bp->attn_scratch = take(&cv, (size_t)bp->threads * attn);
 	return cv.off;
 }

@@ -50,7 +50,7 @@ struct swin_backward_plan {
 	float *dcols;                /* (B*T0, Cin*P*P) im2col gradient */
 	float *dlogits;              /* (B, K) */
 	float *dpool;                /* (B, Cf) */
-	float *ln_scratch;           /* threads * max LN width */
+	float *ln_scratch;           /* threads * 2 * max LN width */
 	float *attn_scratch;         /* threads * max attention backward scratch */
 	size_t attn_scratch_per_thread;
 };

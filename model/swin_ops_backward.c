@@ -716,6 +716,19 @@ void op_attn_av_backward(float *dattn, float *dv, const float *dav,
 
 /* ---- fused decomposed kernels ---- */
 
+/* In place through point p when it is quantized (pre indexed from off). */
+static inline double fq_span(const struct fq_bwd *p, size_t off, float *d, size_t n,
+			     const uint8_t *keep)
+{
+	return p->pre ? fq_bwd_span(p, p->pre + off, d, d, n, keep) : 0.0;
+}
+
+/* One element through point p when it is quantized. */
+static inline float fqb(const struct fq_bwd *p, size_t i, float dy, double *acc)
+{
+	return p->pre ? fq_bwd_elem(p, p->pre[i], dy, acc) : dy;
+}
+
 void op_layernorm_steps_backward(float *din, float *dw, float *db,
 				 double *dscale, const float *dout,
 				 const float *centered, const float *var,
@@ -728,46 +741,37 @@ void op_layernorm_steps_backward(float *din, float *dw, float *db,
 
 	#pragma omp parallel num_threads(threads)
 	{
-		float *dn = scratch + (size_t)omp_get_thread_num() * C;
+		float *dn = scratch + (size_t)omp_get_thread_num() * 2 * C, *dq = dn + C;
 		#pragma omp for schedule(static) reduction(+:acc[:LN_POINTS])
 		for (int i = 0; i < M; i++) {
 			size_t o = (size_t)i * C;
-			const float *g = dout + o, *xc = centered + o;
+			const float *xc = centered + o;
 			float *dx = din + o;
 			/* out = normalized * w + b, through the out point */
-			for (int j = 0; j < C; j++) {
-				float gj = fo->pre ? fq_bwd_elem(fo, fo->pre[o + j], g[j], &acc[LN_OUT]) : g[j];
-				dn[j] = gj * w[j];
-			}
+			if (fo->pre)
+				acc[LN_OUT] += fq_bwd_span(fo, fo->pre + o, dn, dout + o, (size_t)C, NULL);
+			else
+				memcpy(dn, dout + o, (size_t)C * sizeof(float));
+			for (int j = 0; j < C; j++)
+				dn[j] *= w[j];
 			/* normalized = centered * rstd */
-			if (fq[LN_NORMALIZED].pre)
-				for (int j = 0; j < C; j++)
-					dn[j] = fq_bwd_elem(&fq[LN_NORMALIZED], fq[LN_NORMALIZED].pre[o + j],
-							    dn[j], &acc[LN_NORMALIZED]);
+			acc[LN_NORMALIZED] += fq_span(&fq[LN_NORMALIZED], o, dn, (size_t)C, NULL);
 			float drstd = dot16(dn, xc, C);
-			if (fq[LN_RSTD].pre)
-				drstd = fq_bwd_elem(&fq[LN_RSTD], fq[LN_RSTD].pre[i], drstd, &acc[LN_RSTD]);
+			drstd = fqb(&fq[LN_RSTD], (size_t)i, drstd, &acc[LN_RSTD]);
 			/* rstd = 1 / sqrt(var + eps) */
 			float r = 1.0f / sqrtf(var[i] + SWIN_LN_EPS);
-			float dvar = drstd * (-0.5f * r * r * r);
-			if (fq[LN_VAR].pre)
-				dvar = fq_bwd_elem(&fq[LN_VAR], fq[LN_VAR].pre[i], dvar, &acc[LN_VAR]);
-			/* var = mean(square), square = centered^2 */
-			float dsq = dvar / (float)C, rs = rstd[i], tot = 0.0f;
-			for (int j = 0; j < C; j++) {
-				float ds = fq[LN_SQUARE].pre ?
-					fq_bwd_elem(&fq[LN_SQUARE], fq[LN_SQUARE].pre[o + j], dsq, &acc[LN_SQUARE]) : dsq;
-				float dc = dn[j] * rs + 2.0f * xc[j] * ds;
-				if (fq[LN_CENTERED].pre)
-					dc = fq_bwd_elem(&fq[LN_CENTERED], fq[LN_CENTERED].pre[o + j], dc,
-							 &acc[LN_CENTERED]);
-				dn[j] = dc;
-				tot += dc;
-			}
-			/* centered = in - mean, mean = row mean of in */
-			float dmean = -tot;
-			if (fq[LN_MEAN].pre)
-				dmean = fq_bwd_elem(&fq[LN_MEAN], fq[LN_MEAN].pre[i], dmean, &acc[LN_MEAN]);
+			float dvar = fqb(&fq[LN_VAR], (size_t)i, drstd * (-0.5f * r * r * r),
+					 &acc[LN_VAR]);
+			/* var = mean(square); square = centered^2 */
+			float dsq = dvar / (float)C, rs = rstd[i];
+			for (int j = 0; j < C; j++)
+				dq[j] = dsq;
+			acc[LN_SQUARE] += fq_span(&fq[LN_SQUARE], o, dq, (size_t)C, NULL);
+			for (int j = 0; j < C; j++)
+				dn[j] = dn[j] * rs + 2.0f * xc[j] * dq[j];
+			/* centered = in - mean; mean = row mean of in */
+			acc[LN_CENTERED] += fq_span(&fq[LN_CENTERED], o, dn, (size_t)C, NULL);
+			float dmean = fqb(&fq[LN_MEAN], (size_t)i, -sum16(dn, C), &acc[LN_MEAN]);
 			dmean /= (float)C;
 			for (int j = 0; j < C; j++)
 				dx[j] += dn[j] + dmean;
@@ -785,14 +789,18 @@ void op_layernorm_steps_backward(float *din, float *dw, float *db,
 	for (int bk = 0; bk < blocks; bk++) {
 		int c0 = bk * COL_BLOCK, c1 = c0 + COL_BLOCK < C ? c0 + COL_BLOCK : C;
 		double aw[COL_BLOCK] = { 0 }, ab[COL_BLOCK] = { 0 };
-		double unused = 0.0;
-		for (int i = 0; i < M; i++)
-			for (int j = c0; j < c1; j++) {
-				size_t o = (size_t)i * C + j;
-				float g = ste.pre ? fq_bwd_elem(&ste, ste.pre[o], dout[o], &unused) : dout[o];
-				aw[j - c0] += (double)(g * normalized[o]);
-				ab[j - c0] += g;
+		float g[COL_BLOCK];
+		for (int i = 0; i < M; i++) {
+			size_t o = (size_t)i * C + c0;
+			if (ste.pre)
+				fq_bwd_span(&ste, ste.pre + o, g, dout + o, (size_t)(c1 - c0), NULL);
+			else
+				memcpy(g, dout + o, (size_t)(c1 - c0) * sizeof(float));
+			for (int j = 0; j < c1 - c0; j++) {
+				aw[j] += (double)(g[j] * normalized[o + j]);
+				ab[j] += g[j];
 			}
+		}
 		for (int j = c0; j < c1; j++) {
 			if (dw)
 				dw[j] += (float)aw[j - c0];
@@ -805,12 +813,6 @@ void op_layernorm_steps_backward(float *din, float *dw, float *db,
 size_t op_attention_steps_backward_scratch(int N, int D, int NH)
 {
 	return attn_tiles_size(N, D, NH);
-}
-
-/* Gradient of one point's element when the point may be float (pre NULL). */
-static inline float fqb(const struct fq_bwd *p, size_t i, float dy, double *acc)
-{
-	return p->pre ? fq_bwd_elem(p, p->pre[i], dy, acc) : dy;
 }
 
 void op_attention_steps_backward(float *dq_scaled, float *dk, float *dv,
@@ -850,41 +852,33 @@ void op_attention_steps_backward(float *dq_scaled, float *dk, float *dv,
 				long r = p * N + i;
 				size_t e0 = (size_t)(pn + (long)i * N);
 				const uint8_t *kr = keep ? keep + ((size_t)(bw % nW) * N + i) * N : NULL;
-				const float *ex = exp + e0, *ep = exp_pre + e0;
+				const float *ep = exp_pre + e0;
 				float *gi = g + (size_t)i * NP;
 				/* attn = exp * recip (out point first) */
-				for (int j = 0; j < N; j++)
-					gi[j] = fqb(&fq[AT_OUT], e0 + j, gi[j], &acc[AT_OUT]);
-				float drecip = dot16(gi, ex, N), rc = recip[r];
-				for (int j = 0; j < N; j++)
-					gi[j] *= rc;
+				acc[AT_OUT] += fq_span(&fq[AT_OUT], e0, gi, (size_t)N, NULL);
+				float drecip = dot16(gi, exp + e0, N), rc = recip[r];
 				drecip = fqb(&fq[AT_RECIP], (size_t)r, drecip, &acc[AT_RECIP]);
 				/* recip = 1 / sum */
 				float rs = 1.0f / sum[r];
 				float dsum = fqb(&fq[AT_SUM], (size_t)r, -drecip * rs * rs, &acc[AT_SUM]);
-				/* sum = row sum of exp; exp = e^sub_max (0 masked); sub_max = x - max */
-				float tot = 0.0f;
-				for (int j = 0; j < N; j++) {
-					if (kr && !kr[j]) {
-						gi[j] = 0.0f;
-						continue;
-					}
-					float de = fqb(&fq[AT_EXP], e0 + j, gi[j] + dsum, &acc[AT_EXP]);
-					float ds = fqb(&fq[AT_SUB_MAX], e0 + j, de * ep[j], &acc[AT_SUB_MAX]);
-					gi[j] = ds;
-					tot += ds;
-				}
+				/* sum = row sum of exp */
+				for (int j = 0; j < N; j++)
+					gi[j] = gi[j] * rc + dsum;
+				/* exp = e^sub_max (0 where masked); sub_max = x - max_kept */
+				acc[AT_EXP] += fq_span(&fq[AT_EXP], e0, gi, (size_t)N, kr);
+				for (int j = 0; j < N; j++)
+					gi[j] = kr && !kr[j] ? 0.0f : gi[j] * ep[j];
+				acc[AT_SUB_MAX] += fq_span(&fq[AT_SUB_MAX], e0, gi, (size_t)N, kr);
 				int am;
 				max_kept(logits + e0, kr, N, &am);
 				if (am >= 0)
-					gi[am] -= tot;
+					gi[am] -= sum16(gi, N);
 				/* logits = qk + bias, then qk's own point */
+				acc[AT_LOGITS] += fq_span(&fq[AT_LOGITS], e0, gi, (size_t)N, NULL);
 				float *dbr = t.dbias + (size_t)h * nn + (size_t)i * N;
-				for (int j = 0; j < N; j++) {
-					float dl = fqb(&fq[AT_LOGITS], e0 + j, gi[j], &acc[AT_LOGITS]);
-					dbr[j] += dl;
-					gi[j] = fqb(&fq[AT_QK], e0 + j, dl, &acc[AT_QK]);
-				}
+				for (int j = 0; j < N; j++)
+					dbr[j] += gi[j];
+				acc[AT_QK] += fq_span(&fq[AT_QK], e0, gi, (size_t)N, NULL);
 			}
 			/* qk = q_scaled_h @ k_h^T */
 			kk->attn_pv(t.tmp, D, g, NP, k + off, C, N, D);

@@ -220,7 +220,7 @@ enum { LN_MEAN, LN_CENTERED, LN_SQUARE, LN_VAR, LN_RSTD, LN_NORMALIZED,
  *   din (M, C) += d loss / d in;  dw, db (C) += affine gradients;
  *   dscale[p] += sum over elements of dy * dy/ds of point p (no g) for the
  *   points with fq[p].learn (dscale has LN_POINTS entries, or is NULL).
- * scratch: threads * C floats.
+ * scratch: threads * 2 * C floats.
  */
 void op_layernorm_steps_backward(float *din, float *dw, float *db,
 				 double *dscale, const float *dout,
