@@ -22,8 +22,6 @@ static void calibrate_help(void)
 	       "its scale, zero point and range to a scale file.\n"
 	       "\n"
 	       "  -m, --model FILE      float checkpoint (HDF5)\n"
-	       "  -d, --data PATH       image folder (class subfolders or flat) or list file\n"
-	       "      --input FILE      preprocessed tensors instead: HDF5 dataset 'input' (N,C,H,W)\n"
 	       "  -c, --config NAME     quantization config: a shipped name (int8-default, j5, w4a8)\n"
 	       "                        or a YAML file\n"
 	       "  -o, --out FILE        scale file to write (atomically)\n"
@@ -31,14 +29,12 @@ static void calibrate_help(void)
 	       "                        and integer weights) or tensorrt (calibration cache)\n"
 	       "      --trt-version N   version in the TensorRT cache header (default 8601)\n"
 	       "  -n, --images N        calibrate on a seeded, class-balanced sample of N images\n"
-	       "      --limit N         calibrate on the first N images instead\n"
-	       "      --seed S          seed of the sample (default 0)\n"
+	       "                        (the same as --sample N)\n"
 	       "      --observer KIND   observer for every activation point, overriding the config:\n"
 	       "                        minmax, moving_average, percentile, entropy, mse\n"
 	       "  -b, --batch N         images per forward pass (default 32)\n"
 	       "  -t, --threads N       compute threads (default: all cores)\n"
-	       "      --workers N       image decoding threads (default 1)\n"
-	       "      --skip-bad        skip unreadable images (counted) instead of stopping\n"
+	       SOURCE_HELP
 	       "  -q, --quiet           no progress output\n"
 	       "  -h, --help            this help\n"
 	       "\n"
@@ -56,27 +52,22 @@ int cmd_calibrate(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "model", required_argument, NULL, 'm' },
-		{ "data", required_argument, NULL, 'd' },
-		{ "input", required_argument, NULL, 'I' },
+		SOURCE_LONG_OPTIONS,
 		{ "config", required_argument, NULL, 'c' },
 		{ "out", required_argument, NULL, 'o' },
 		{ "format", required_argument, NULL, 'f' },
 		{ "trt-version", required_argument, NULL, 'T' },
 		{ "images", required_argument, NULL, 'n' },
-		{ "limit", required_argument, NULL, 'L' },
-		{ "seed", required_argument, NULL, 'S' },
 		{ "observer", required_argument, NULL, 'O' },
 		{ "batch", required_argument, NULL, 'b' },
 		{ "threads", required_argument, NULL, 't' },
-		{ "workers", required_argument, NULL, 'w' },
-		{ "skip-bad", no_argument, NULL, 'k' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *model_path = NULL, *config_arg = NULL, *out = NULL, *format = "json";
 	const char *observer = NULL;
-	long batch = 32, threads = 0, workers = 1, trt_version = 8601, seed = 0;
+	long batch = 32, threads = 0, trt_version = 8601;
 	struct source_options so = { 0 };
 	bool quiet = false;
 	int c, rc = QCAL_EXIT_FAILURE;
@@ -84,11 +75,14 @@ int cmd_calibrate(int argc, char **argv)
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "m:d:c:o:f:n:b:t:qh", opts, NULL)) != -1) {
+		int handled = source_parse_option(&so, c, optarg, "calibrate");
 		long v;
+		if (handled < 0)
+			return QCAL_EXIT_USAGE;
+		if (handled)
+			continue;
 		switch (c) {
 		case 'm': model_path = optarg; break;
-		case 'd': so.data = optarg; break;
-		case 'I': so.input = optarg; break;
 		case 'c': config_arg = optarg; break;
 		case 'o': out = optarg; break;
 		case 'f':
@@ -105,15 +99,6 @@ int cmd_calibrate(int argc, char **argv)
 				return cli_usage_error("calibrate", "--images wants a positive count, got '%s'", optarg);
 			so.sample = v;
 			break;
-		case 'L':
-			if (!cli_parse_int(optarg, 1, 1L << 40, &v))
-				return cli_usage_error("calibrate", "--limit wants a positive count, got '%s'", optarg);
-			so.limit = v;
-			break;
-		case 'S':
-			if (!cli_parse_int(optarg, 0, 1L << 62, &seed))
-				return cli_usage_error("calibrate", "--seed wants a non-negative integer");
-			break;
 		case 'O': observer = optarg; break;
 		case 'b':
 			if (!cli_parse_int(optarg, 1, 4096, &batch))
@@ -123,11 +108,6 @@ int cmd_calibrate(int argc, char **argv)
 			if (!cli_parse_int(optarg, 1, 256, &threads))
 				return cli_usage_error("calibrate", "--threads wants 1..256, got '%s'", optarg);
 			break;
-		case 'w':
-			if (!cli_parse_int(optarg, 1, 64, &workers))
-				return cli_usage_error("calibrate", "--workers wants 1..64, got '%s'", optarg);
-			break;
-		case 'k': so.skip_bad = true; break;
 		case 'q': quiet = true; break;
 		case 'h': calibrate_help(); return QCAL_EXIT_OK;
 		default: return cli_usage_error("calibrate", "invalid option");
@@ -163,8 +143,6 @@ int cmd_calibrate(int argc, char **argv)
 		goto out_free_model;
 	}
 	so.batch = (int)batch;
-	so.workers = (int)workers;
-	so.seed = (uint64_t)seed;
 	so.folded = config.fold_input;
 	if (source_open(&src, &model.cfg, &so, &err) != QCAL_OK) {
 		rc = cli_fail("calibrate", &err);
@@ -200,7 +178,7 @@ int cmd_calibrate(int argc, char **argv)
 	scales.config_name = strdup(config.name);
 	scales.config_file = strdup(config_path);
 	scales.data = strdup(source_describe(src));
-	scales.seed = (uint64_t)seed;
+	scales.seed = so.seed;
 	enum qcal_status wst;
 	if (!strcmp(format, "json"))
 		wst = scale_table_write_json(&scales, out, &err);
@@ -214,8 +192,10 @@ int cmd_calibrate(int argc, char **argv)
 		printf("calibrated %zu images in %.1f s (%.0f images/s); %d of %d points quantized (config %s)",
 		       images, seconds, (double)images / seconds, scale_table_count_quantized(&scales),
 		       points.count, config.name);
-		if (source_skipped(src))
-			printf("; %zu unreadable images skipped", source_skipped(src));
+		const char *first_bad;
+		size_t skipped = source_skipped(src, &first_bad);
+		if (skipped)
+			printf("; %zu unreadable images skipped (first: %s)", skipped, first_bad);
 		printf("\nwrote %s (%s)\n", out, format);
 		rc = QCAL_EXIT_OK;
 	}

@@ -29,21 +29,17 @@ static void eval_help(void)
 	       "beside the float model on the same images: argmax agreement, logit SQNR, KL.\n"
 	       "\n"
 	       "  -m, --model FILE        checkpoint (HDF5)\n"
-	       "  -d, --data PATH         image folder (class subfolders, label = sorted index) or\n"
-	       "                          list file of 'relative/path label' lines\n"
-	       "      --input FILE        preprocessed tensors instead: HDF5 'input' (N,C,H,W) [+ 'labels']\n"
+	       SOURCE_HELP
 	       "  -s, --scales FILE       scale file from qcal calibrate / qcal qat\n"
 	       "  -j, --json FILE         write {\"top1\", \"top5\", \"images\", \"images_per_s\", ...}\n"
 	       "      --save-logits FILE  write every image's logits and label (HDF5)\n"
-	       "      --limit N           first N images\n"
-	       "      --sample N          seeded class-balanced N images\n"
-	       "      --seed S            seed of --sample (default 0)\n"
 	       "  -b, --batch N           images per forward pass (default 64)\n"
 	       "  -t, --threads N         compute threads (default: all cores)\n"
-	       "      --workers N         image decoding threads (default 1)\n"
-	       "      --skip-bad          skip unreadable images (counted) instead of stopping\n"
 	       "  -q, --quiet             no progress output\n"
-	       "  -h, --help              this help\n");
+	       "  -h, --help              this help\n"
+	       "\n"
+	       "example:\n"
+	       "  qcal eval -m models/swin-micro-cifar10.h5 -d ../shared/data/cifar10/test --json e.json\n");
 }
 
 struct logit_sink {
@@ -131,24 +127,18 @@ int cmd_eval(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "model", required_argument, NULL, 'm' },
-		{ "data", required_argument, NULL, 'd' },
-		{ "input", required_argument, NULL, 'I' },
+		SOURCE_LONG_OPTIONS,
 		{ "scales", required_argument, NULL, 's' },
 		{ "json", required_argument, NULL, 'j' },
 		{ "save-logits", required_argument, NULL, 'l' },
-		{ "limit", required_argument, NULL, 'L' },
-		{ "sample", required_argument, NULL, 'n' },
-		{ "seed", required_argument, NULL, 'S' },
 		{ "batch", required_argument, NULL, 'b' },
 		{ "threads", required_argument, NULL, 't' },
-		{ "workers", required_argument, NULL, 'w' },
-		{ "skip-bad", no_argument, NULL, 'k' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *model_path = NULL, *scales_path = NULL, *json_path = NULL, *logits_path = NULL;
-	long batch = 64, threads = 0, workers = 1, seed = 0;
+	long batch = 64, threads = 0;
 	struct source_options so = { 0 };
 	bool quiet = false;
 	int c, rc = QCAL_EXIT_FAILURE;
@@ -156,28 +146,16 @@ int cmd_eval(int argc, char **argv)
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "m:d:s:j:b:t:qh", opts, NULL)) != -1) {
-		long v;
+		int handled = source_parse_option(&so, c, optarg, "eval");
+		if (handled < 0)
+			return QCAL_EXIT_USAGE;
+		if (handled)
+			continue;
 		switch (c) {
 		case 'm': model_path = optarg; break;
-		case 'd': so.data = optarg; break;
-		case 'I': so.input = optarg; break;
 		case 's': scales_path = optarg; break;
 		case 'j': json_path = optarg; break;
 		case 'l': logits_path = optarg; break;
-		case 'L':
-			if (!cli_parse_int(optarg, 1, 1L << 40, &v))
-				return cli_usage_error("eval", "--limit wants a positive count, got '%s'", optarg);
-			so.limit = v;
-			break;
-		case 'n':
-			if (!cli_parse_int(optarg, 1, 1L << 40, &v))
-				return cli_usage_error("eval", "--sample wants a positive count, got '%s'", optarg);
-			so.sample = v;
-			break;
-		case 'S':
-			if (!cli_parse_int(optarg, 0, 1L << 62, &seed))
-				return cli_usage_error("eval", "--seed wants a non-negative integer");
-			break;
 		case 'b':
 			if (!cli_parse_int(optarg, 1, 4096, &batch))
 				return cli_usage_error("eval", "--batch wants 1..4096, got '%s'", optarg);
@@ -186,11 +164,6 @@ int cmd_eval(int argc, char **argv)
 			if (!cli_parse_int(optarg, 1, 256, &threads))
 				return cli_usage_error("eval", "--threads wants 1..256, got '%s'", optarg);
 			break;
-		case 'w':
-			if (!cli_parse_int(optarg, 1, 64, &workers))
-				return cli_usage_error("eval", "--workers wants 1..64, got '%s'", optarg);
-			break;
-		case 'k': so.skip_bad = true; break;
 		case 'q': quiet = true; break;
 		case 'h': eval_help(); return QCAL_EXIT_OK;
 		default: return cli_usage_error("eval", "invalid option");
@@ -230,8 +203,6 @@ int cmd_eval(int argc, char **argv)
 		have_qm = true;
 	}
 	so.batch = (int)batch;
-	so.workers = (int)workers;
-	so.seed = (uint64_t)seed;
 	so.folded = have_scales ? scales.input_folded : model.input_folded;
 	if (source_open(&src, &model.cfg, &so, &err) != QCAL_OK) {
 		rc = cli_fail("eval", &err);
@@ -268,8 +239,10 @@ int cmd_eval(int argc, char **argv)
 		       (long long)m.images, source_describe(src), 100 * metrics_top1(&m),
 		       100 * metrics_top5(&m), ips);
 	}
-	if (source_skipped(src))
-		printf("%zu unreadable images skipped\n", source_skipped(src));
+	const char *first_bad;
+	size_t skipped = source_skipped(src, &first_bad);
+	if (skipped)
+		printf("%zu unreadable images skipped (first: %s)\n", skipped, first_bad);
 	rc = QCAL_EXIT_OK;
 	if (json_path) {
 		json_t *o = json_object();
@@ -277,7 +250,7 @@ int cmd_eval(int argc, char **argv)
 		json_object_set_new(o, "top5", num_or_null(metrics_top5(&m)));
 		json_object_set_new(o, "images", json_integer(m.images));
 		json_object_set_new(o, "images_per_s", json_real(ips));
-		json_object_set_new(o, "skipped", json_integer((json_int_t)source_skipped(src)));
+		json_object_set_new(o, "skipped", json_integer((json_int_t)skipped));
 		if (have_qm) {
 			json_object_set_new(o, "float_top1", num_or_null(metrics_float_top1(&m)));
 			json_object_set_new(o, "agreement", num_or_null(metrics_agreement(&m)));

@@ -32,10 +32,7 @@ static void report_help(void)
 	       "\n"
 	       "  -m, --model FILE            float checkpoint\n"
 	       "  -s, --scales FILE           scale file (qcal calibrate / qcal qat)\n"
-	       "  -d, --data PATH             validation images (folder or list file)\n"
-	       "      --input FILE            preprocessed tensors instead (HDF5 'input' [+ 'labels'])\n"
 	       "  -o, --out DIR               output folder (default: report)\n"
-	       "      --limit N               use the first N images for the accuracy figures\n"
 	       "      --analysis-images N     images for the per-point errors (default 256)\n"
 	       "      --sensitivity-images N  images for each sensitivity evaluation (default 1000)\n"
 	       "      --no-sensitivity        skip the group sensitivity analysis\n"
@@ -53,6 +50,8 @@ static void report_help(void)
 	       "  -t, --threads N             compute threads (default: all cores)\n"
 	       "  -q, --quiet                 no progress output\n"
 	       "  -h, --help                  this help\n"
+	       "validation images (all of them for the accuracy figures):\n"
+	       SOURCE_HELP
 	       "\n"
 	       "exit codes: 0 report written (and gate passed), 3 gate tripped (one line says why),\n"
 	       "1 failure, 2 usage.\n");
@@ -117,10 +116,8 @@ int cmd_report(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "model", required_argument, NULL, 'm' },
 		{ "scales", required_argument, NULL, 's' },
-		{ "data", required_argument, NULL, 'd' },
-		{ "input", required_argument, NULL, 'I' },
+		SOURCE_LONG_OPTIONS,
 		{ "out", required_argument, NULL, 'o' },
-		{ "limit", required_argument, NULL, 'L' },
 		{ "analysis-images", required_argument, NULL, 'A' },
 		{ "sensitivity-images", required_argument, NULL, 'E' },
 		{ "no-sensitivity", no_argument, NULL, 'N' },
@@ -138,7 +135,7 @@ int cmd_report(int argc, char **argv)
 	};
 	const char *model_path = NULL, *scales_path = NULL, *out_dir = "report";
 	const char *baseline_path = NULL, *config_arg = NULL, *config_out = NULL;
-	long analysis_images = 256, sensitivity_images = 1000, batch = 32, threads = 0, v;
+	long analysis_images = 256, sensitivity_images = 1000, batch = 32, threads = 0;
 	double max_drop = NAN, max_sqnr_drop = 3.0;
 	bool sensitivity = true, auto_precision = false, quiet = false;
 	struct source_options so = { 0 };
@@ -147,17 +144,15 @@ int cmd_report(int argc, char **argv)
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "m:s:d:o:b:t:c:qh", opts, NULL)) != -1) {
+		int handled = source_parse_option(&so, c, optarg, "report");
+		if (handled < 0)
+			return QCAL_EXIT_USAGE;
+		if (handled)
+			continue;
 		switch (c) {
 		case 'm': model_path = optarg; break;
 		case 's': scales_path = optarg; break;
-		case 'd': so.data = optarg; break;
-		case 'I': so.input = optarg; break;
 		case 'o': out_dir = optarg; break;
-		case 'L':
-			if (!cli_parse_int(optarg, 1, 1L << 40, &v))
-				return cli_usage_error("report", "--limit wants a positive count");
-			so.limit = v;
-			break;
 		case 'A':
 			if (!cli_parse_int(optarg, 1, 1L << 40, &analysis_images))
 				return cli_usage_error("report", "--analysis-images wants a positive count");
@@ -223,7 +218,6 @@ int cmd_report(int argc, char **argv)
 		goto out_free_scales;
 	}
 	so.batch = (int)batch;
-	so.workers = 1;
 	struct run_ctx run = {
 		.model = &model, .cfg = &model.cfg, .so = so, .batch = (int)batch,
 		.threads = (int)threads, .quiet = quiet,
