@@ -8,7 +8,8 @@ anywhere; writes tests/datasets/fixtures/:
                         depth / interlace and every JPEG flavour we support
   bad/*                 truncated, corrupt, disguised and oversized files
   resize/src.png        a natural 181x127 image (tiled, upscaled CIFAR-10
-                        test images), and src_t.png its transpose
+                        test images), and src_t.png its transpose;
+                        photo_500x375.jpg an ImageNet-sized JPEG
   resize/<case>.png     PIL's output for each resize case (see CASES)
   expected.h5           decode/<file>      Image.open(f).convert("RGB") (H,W,3) uint8
                         norm/<model>       ToTensor+Normalize of every pixel
@@ -394,6 +395,9 @@ RESIZE_CASES = [
     ("bilinear_t_37_32", "src_t.png", Image.BILINEAR, 37, 32),
     ("bicubic_t_100_96", "src_t.png", Image.BICUBIC, 100, 96),
     ("bilinear_127_120", "src.png", Image.BILINEAR, 127, 120),  # no resize, crop only
+    # ImageNet-like: 500x375 JPEG -> 341x256 -> 224 (downscale by 1.46).
+    ("imagenet_bilinear_256_224", "photo_500x375.jpg", Image.BILINEAR, 256, 224),
+    ("imagenet_bicubic_256_224", "photo_500x375.jpg", Image.BICUBIC, 256, 224),
 ]
 DIRECT_CASES = [
     # name, source, interp, (w, h): a plain PIL resize
@@ -408,6 +412,7 @@ def make_resize(h5, d):
     src = natural_image(181, 127, 42)
     src.save(os.path.join(d, "src.png"))
     src.transpose(Image.TRANSPOSE).save(os.path.join(d, "src_t.png"))
+    natural_image(500, 375, 123).save(os.path.join(d, "photo_500x375.jpg"), quality=85)
     for name, s, interp, rs, crop in RESIZE_CASES:
         im = Image.open(os.path.join(d, s)).convert("RGB")
         t = T.Compose([T.Resize(rs, interpolation=T.InterpolationMode.BILINEAR if interp == Image.BILINEAR

@@ -56,6 +56,8 @@ static const struct resize_case resize_cases[] = {
 	{ "bicubic_t_100_96", "src_t.png", PREPROCESS_BICUBIC, 100, 96 },
 	{ "bilinear_127_120", "src.png", PREPROCESS_BILINEAR, 127, 120 },
 	{ "crop_40x37_32", "crop_40x37.png", PREPROCESS_BILINEAR, 37, 32 },
+	{ "imagenet_bilinear_256_224", "photo_500x375.jpg", PREPROCESS_BILINEAR, 256, 224 },
+	{ "imagenet_bicubic_256_224", "photo_500x375.jpg", PREPROCESS_BICUBIC, 256, 224 },
 };
 
 static void test_resize_crop_matches_pil(void **state)
@@ -83,7 +85,7 @@ static void test_resize_crop_matches_pil(void **state)
 		assert_int_equal(out.w, ref.w);
 		assert_int_equal(out.h, ref.h);
 		int d = ds_max_diff_u8(out.data, ref.data, (size_t)out.w * out.h * 3, &at);
-		printf("  %-18s %3dx%-3d -> %3dx%-3d %-8s max|diff| vs PIL = %d LSB\n", c->name,
+		printf("  %-26s %3dx%-3d -> %3dx%-3d %-8s max|diff| vs PIL = %d LSB\n", c->name,
 		       src.w, src.h, out.w, out.h, preprocess_interp_name(c->interp), d);
 		if (d > worst)
 			worst = d;
