@@ -1,24 +1,16 @@
 /*
  * JPEG decoding through libjpeg-turbo with its default settings (islow DCT,
- * fancy upsampling, block smoothing), which is what Pillow uses, so the
- * pixels equal Image.open(f).convert("RGB") exactly.  Grey is replicated to
- * RGB; 4-component files (CMYK, or YCCK that libjpeg turns into CMYK) are
- * taken with Adobe polarity, as Pillow always does ("CMYK;I": every sample
- * inverted), then converted with Pillow's integer cmyk2rgb.
+ * fancy upsampling, block smoothing), as Pillow uses, so the pixels equal
+ * Image.open(f).convert("RGB"): grey replicated to RGB; 4-component files
+ * (CMYK, or YCCK turned into CMYK by libjpeg) read with Adobe polarity, as
+ * Pillow always does ("CMYK;I"), then Pillow's integer cmyk2rgb.
  *
- * libjpeg reports errors by longjmp from error_exit; the job struct (owned
- * by the caller of the function that calls setjmp) keeps what cleanup needs.
- *
- * Strictness: every libjpeg warning is fatal.  libjpeg warns and carries on
- * when data is missing or corrupt (premature end of file, a marker inside
- * entropy-coded data, bad Huffman or arithmetic codes), filling the rest
- * with grey; we refuse instead.  That includes "N extraneous bytes before
- * marker 0xd9": junk before EOI is harmless when it follows a complete last
- * scan, but libjpeg reports a last scan that decoded garbage the same way,
- * so the two cannot be told apart.  (Such files exist in ImageNet-style
- * trees; the loader's skip_bad option names and counts them.)  Progressive
- * files with absurd scan counts and libjpeg's working memory are bounded
- * (see image_decode_options).
+ * Every libjpeg warning is fatal: libjpeg warns and fills with grey when
+ * data is missing or corrupt.  That includes "extraneous bytes before
+ * marker 0xd9": junk before EOI is harmless after a complete last scan,
+ * but libjpeg reports a last scan that decoded garbage the same way.
+ * Progressive scan counts and coefficient memory are bounded.  State that
+ * must survive libjpeg's longjmp lives in a heap job struct.
  */
 #include <setjmp.h>
 #include <stdbool.h>

@@ -1,19 +1,16 @@
 /*
- * PNG decoding through libpng, to the RGB pixels Pillow's
- * Image.open(f).convert("RGB") gives.
+ * PNG decoding through libpng, to the RGB pixels of Pillow's
+ * Image.open(f).convert("RGB").  libpng reports fatal errors by longjmp;
+ * everything cleanup needs lives in a struct png_job owned by the caller
+ * of the function that calls setjmp, so nothing it reads is an
+ * indeterminate local (C17 7.13.2.1).
  *
- * libpng reports fatal errors by longjmp from its error callback.  All state
- * that must survive such a jump (allocations, the message) lives in a
- * struct png_job owned by the caller of the function that calls setjmp, so
- * nothing the cleanup reads is an indeterminate local (C17 7.13.2.1).
- *
- * Strictness: every libpng warning and "benign" error is fatal, a CRC
- * mismatch in any chunk is fatal, the file must reach IEND, and a palette
- * index beyond the palette is fatal (Pillow would show a grey ramp entry).
- * Ancillary chunks (gAMA, iCCP, tRNS, text, ...) are skipped unparsed: none
- * changes the RGB pixels Pillow returns (it neither applies gamma nor
- * composites alpha), and parsing them only adds ways for a valid image to
- * be rejected over metadata.
+ * Strict: every libpng warning and "benign" error is fatal, a CRC mismatch
+ * in any chunk is fatal, the file must reach IEND, and a palette index past
+ * the palette is fatal (Pillow would show a grey ramp entry).  Ancillary
+ * chunks (gAMA, iCCP, tRNS, text, ...) are skipped unparsed: none changes
+ * Pillow's RGB pixels, and parsing them only adds ways to reject a valid
+ * image over metadata.
  */
 #include <png.h>
 #include <setjmp.h>

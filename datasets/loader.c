@@ -1,19 +1,14 @@
 /*
- * The prefetching loader (see loader.h).
- *
- * Ring protocol: batch b lives in slot b % nslots.  A worker claims the
- * next unfilled batch only when its slot is FREE (the batch nslots earlier
- * has been handed back), fills it without holding the lock, and marks it
- * READY.  The caller waits for slot next_take % nslots to be READY with the
- * right number, marks it IN_USE, and frees it on its next call.  Order is
- * therefore fixed by the batch number, never by which worker finished
- * first.  One mutex and two condition variables (work available, batch
- * ready) are all the synchronisation; the stop flag is atomic so a worker
- * can abandon a batch between images without the lock.
- *
- * Each worker owns its read buffer, decoded image, resize scratch and
- * augmentation buffer, reused for every image, so steady state allocates
- * nothing.
+ * The prefetching loader (see loader.h).  Batch b lives in slot b % nslots.
+ * A worker claims the next unfilled batch only when its slot is FREE (the
+ * batch nslots earlier was handed back), fills it without the lock and
+ * marks it READY; the caller waits for slot next_take % nslots to hold
+ * that batch, marks it IN_USE and frees it on its next call.  So order
+ * follows the batch number, never which worker finished first.  One mutex,
+ * two condition variables (work available, batch ready) and an atomic stop
+ * flag (checked between images) are all the synchronisation.  Each worker
+ * reuses its own read buffer, decoded image, resize scratch and
+ * augmentation buffer, so steady state allocates nothing.
  */
 #include "datasets/loader.h"
 

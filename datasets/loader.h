@@ -30,11 +30,6 @@ struct loader_options {
 	int workers;                 /* decode threads, 1..64 */
 	int prefetch;                /* batches prepared ahead (0 = workers + 1) */
 	bool skip_bad;               /* skip undecodable files instead of failing */
-	/* Run the workers under SCHED_IDLE: they only get CPU time nothing else
-	 * wants, so they never preempt the model's OpenMP threads inside a
-	 * parallel region.  Off by default: on a machine shared with other
-	 * busy processes idle-priority workers can starve and stall the run. */
-	bool idle_priority;
 	struct preprocess_options pre;
 	const struct augment_options *augment; /* NULL: no augmentation (eval) */
 	bool shuffle;                /* visit in dataset_epoch_order(shuffle_seed, epoch) */

@@ -201,13 +201,6 @@ static void test_order_independent_of_workers(void **state)
 	assert_int_equal(one.last_count, 6);
 	assert_runs_equal(&one, &two);
 	assert_runs_equal(&one, &three);
-	/* Idle-priority workers only change scheduling (SCHED_IDLE still gets
-	 * a small CFS share, so this cannot starve under load). */
-	struct run idle;
-	lo.idle_priority = true;
-	assert_int_equal(run_epoch(&idle, &ds, &lo, &err), QCAL_OK);
-	assert_runs_equal(&one, &idle);
-	run_free(&idle);
 	/* Naive twin: decode and normalise one by one. */
 	preprocess_lut_init(&lut, &pre);
 	naive = malloc(PER_IMAGE * sizeof(float));
