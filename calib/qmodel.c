@@ -50,3 +50,18 @@ void qmodel_free(struct qmodel *qm)
 	free(qm->qparams);
 	memset(qm, 0, sizeof(*qm));
 }
+
+enum qcal_status qmodel_set_reference(struct qmodel *qm, const struct swin_model *ref,
+				      struct qcal_err *err)
+{
+	struct swin_model copy;
+	enum qcal_status st = swin_model_clone(&copy, ref, err);
+
+	if (st != QCAL_OK)
+		return st;
+	if (qm->quant_model.input_folded)
+		swin_model_fold_input_norm(&copy);
+	swin_model_free(&qm->float_model);
+	qm->float_model = copy;
+	return QCAL_OK;
+}

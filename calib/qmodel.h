@@ -25,4 +25,12 @@ enum qcal_status qmodel_init(struct qmodel *qm, const struct swin_model *model,
 			     struct qcal_err *err);
 void qmodel_free(struct qmodel *qm);
 
+/*
+ * Compare against another float model (e.g. the original checkpoint when
+ * qm's weights were fine-tuned by QAT): replaces qm->float_model with a
+ * copy of ref, folded like the quantized model.
+ */
+enum qcal_status qmodel_set_reference(struct qmodel *qm, const struct swin_model *ref,
+				      struct qcal_err *err);
+
 #endif

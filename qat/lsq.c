@@ -1,6 +1,7 @@
 /* Flat vector of learnable scales; see lsq.h. */
 #include "qat/lsq.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,9 +30,8 @@ enum qcal_status lsq_params_init(struct lsq_params *p, const struct scale_table 
 		return qcal_err_set(err, QCAL_ENOMEM, "lsq: out of memory");
 	}
 	for (int i = 0; i < t->count; i++)
-		if (p->offset[i] >= 0)
-			memcpy(p->values + p->offset[i], st->points[i].scales,
-			       (size_t)st->points[i].channels * sizeof(float));
+		for (int c = 0; p->offset[i] >= 0 && c < st->points[i].channels; c++)
+			p->values[p->offset[i] + c] = logf(st->points[i].scales[c]);
 	return QCAL_OK;
 }
 
@@ -44,18 +44,20 @@ void lsq_params_free(struct lsq_params *p)
 	memset(p, 0, sizeof(*p));
 }
 
-void lsq_params_store(struct lsq_params *p, struct scale_table *st, float min_scale)
+void lsq_params_store(struct lsq_params *p, struct scale_table *st)
 {
 	for (int i = 0; i < p->points; i++) {
 		struct scale_point *sp = &st->points[i];
 		if (p->offset[i] < 0)
 			continue;
-		float *v = p->values + p->offset[i];
-		for (int c = 0; c < sp->channels; c++) {
-			if (!(v[c] >= min_scale))
-				v[c] = min_scale;
-			sp->scales[c] = v[c];
-		}
+		for (int c = 0; c < sp->channels; c++)
+			sp->scales[c] = expf(p->values[p->offset[i] + c]);
 		snprintf(sp->observer, sizeof(sp->observer), "lsq");
 	}
+}
+
+void lsq_params_to_log_grad(const struct lsq_params *p, float *grad)
+{
+	for (size_t k = 0; k < p->n; k++)
+		grad[k] *= expf(p->values[k]);
 }

@@ -8,5 +8,6 @@ int cmd_points(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_calibrate(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_qat(int argc, char **argv);
 
 #endif

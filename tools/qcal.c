@@ -20,6 +20,7 @@ static const struct command commands[] = {
 	{ "points", cmd_points, "list the quantization points of a model" },
 	{ "eval", cmd_eval, "accuracy on images; with --scales, fake-quant vs float fidelity" },
 	{ "calibrate", cmd_calibrate, "observe every quantization point, write a scale file" },
+	{ "qat", cmd_qat, "fake-quant training: learned scales (LSQ), distillation, resume" },
 	{ "report", cmd_report, "per-point error, sensitivity, HTML/MD/JSON report, CI gate" },
 };
 
