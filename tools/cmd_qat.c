@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "calib/scales.h"
 #include "core/atomic_file.h"
@@ -96,6 +97,24 @@ static enum qcal_status val_next(void *user, struct eval_batch *b, struct qcal_e
 	return source_next(v->src, b, err);
 }
 
+/*
+ * Tests simulate a kill (no checkpoint, no cleanup) after a given step with
+ * the hidden option --test-abort-after N: the progress callback exits the
+ * process right after the step, before its checkpoint would be written.
+ */
+struct abort_progress {
+	struct qcal_progress inner;
+	long abort_after;
+};
+
+static int progress_with_abort(void *user, size_t done, size_t total, const char *status)
+{
+	struct abort_progress *a = user;
+	if (a->abort_after > 0 && (long)done >= a->abort_after)
+		_exit(137);
+	return qcal_progress_report(&a->inner, done, total, status);
+}
+
 static json_t *num_or_null(double v)
 {
 	return isfinite(v) ? json_real(v) : json_null();
@@ -105,6 +124,7 @@ enum {
 	OPT_LR = 2000, OPT_SCALE_LR, OPT_OPTIMIZER, OPT_WD, OPT_WARMUP, OPT_DISTILL, OPT_T,
 	OPT_LS, OPT_ACT, OPT_WSCALES, OPT_NOAUG, OPT_PAD, OPT_SEED, OPT_CKPT, OPT_LOG,
 	OPT_EVAL, OPT_RESUME, OPT_VAL, OPT_VAL_IMAGES, OPT_TRAIN_IMAGES, OPT_WORKERS,
+	OPT_TEST_ABORT,
 };
 
 int cmd_qat(int argc, char **argv)
@@ -138,13 +158,14 @@ int cmd_qat(int argc, char **argv)
 		{ "val", required_argument, NULL, OPT_VAL },
 		{ "val-images", required_argument, NULL, OPT_VAL_IMAGES },
 		{ "train-images", required_argument, NULL, OPT_TRAIN_IMAGES },
+		{ "test-abort-after", required_argument, NULL, OPT_TEST_ABORT },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	const char *model_path = NULL, *scales_path = NULL, *data = NULL, *out_dir = NULL;
 	const char *val = NULL;
-	long val_images = 0, train_images = 0, v;
+	long val_images = 0, train_images = 0, abort_after = 0, v;
 	bool resume = false, quiet = false;
 	struct qat_options qo;
 	struct qcal_err err = { 0 };
@@ -274,6 +295,10 @@ int cmd_qat(int argc, char **argv)
 			if (!cli_parse_int(optarg, 1, 1L << 40, &train_images))
 				return cli_usage_error("qat", "--train-images wants a positive count");
 			break;
+		case OPT_TEST_ABORT:
+			if (!cli_parse_int(optarg, 1, 1L << 40, &abort_after))
+				return cli_usage_error("qat", "--test-abort-after wants a step count");
+			break;
 		case 'q': quiet = true; break;
 		case 'h': qat_help(); return QCAL_EXIT_OK;
 		default: return cli_usage_error("qat", "invalid option");
@@ -327,7 +352,8 @@ int cmd_qat(int argc, char **argv)
 		}
 	}
 	cli_progress_init(&bar, "qat", "step", quiet);
-	qo.progress = cli_progress_callback(&bar);
+	struct abort_progress ap = { cli_progress_callback(&bar), abort_after };
+	qo.progress = (struct qcal_progress){ progress_with_abort, &ap };
 	if (qat_session_create(&session, &model, &scales, &train, &qo, out_dir, resume, &err) != QCAL_OK) {
 		rc = cli_fail("qat", &err);
 		goto out_val;
