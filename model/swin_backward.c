@@ -1,9 +1,10 @@
 /*
  * Swin V1 backward: the forward of swin_forward.c walked in reverse.
  *
- * Each block runs with two stream gradients, dY = d(block output) and
- * dX = d(block input), that swap roles from block to block; the block's
- * internal gradients use the shared d-buffers of the backward plan.  Every
+ * The stream gradient lives in one of two buffers: a block turns d(block
+ * output) into d(block input) in place (its residual passes straight
+ * through), a patch merge writes the other buffer; the block's internal
+ * gradients use the shared d-buffers of the backward plan.  Every
  * kernel accumulates, so each d-buffer is zeroed right before the first
  * kernel that adds into it.  A quantization point's backward is applied in
  * place to the gradient of its (post-quant) tensor, turning it into the
@@ -87,7 +88,9 @@ static size_t bw_layout(struct swin_backward_plan *bp, const struct swin_config 
 	bp->dcols = take(&cv, B * R0 * R0 * K0);
 	bp->dlogits = take(&cv, B * (size_t)c->num_classes);
 	bp->dpool = take(&cv, B * (size_t)swin_stage_dim(c, Sn - 1));
-	bp->ln_scratch = take(&cv, (size_t)bp->threads * 2 * lnw);
+	bp->ln_scratch = take(&cv, (size_t)bp->threads *
+			      max_sz(op_layernorm_backward_scratch((int)lnw),
+				     op_layernorm_steps_backward_scratch((int)lnw)));
 	bp->attn_scratch = take(&cv, (size_t)bp->threads * attn);
 	return cv.off;
 }
@@ -193,7 +196,8 @@ static void ln_backward(const struct swin_backward_plan *bp, const struct bctx *
 			const float *in, const float *w, int M, int C)
 {
 	if (!b->ctx) {
-		op_layernorm_backward(din, dw, db, dout, in, ln->mean, ln->rstd, w, M, C, b->nt);
+		op_layernorm_backward(din, dw, db, dout, in, ln->mean, ln->rstd, w, bp->ln_scratch,
+				      M, C, b->nt);
 		return;
 	}
 	const int id[LN_POINTS] = {
@@ -212,8 +216,9 @@ static void ln_backward(const struct swin_backward_plan *bp, const struct bctx *
 		add_dscale(b->ctx, id[i], acc[i]);
 }
 
-/* The forward's block_forward in reverse: dY (M, C) = d(block out) on entry
- * (used as scratch: it becomes d(res1)), dX (M, C) = d(block in) on exit. */
+/* The forward's block_forward in reverse, in place: dY (M, C) holds
+ * d(block out) on entry, d(res1) midway and d(block in) on exit (the
+ * residual's gradient passes through unchanged, LN1's adds to it). */
 static void block_backward(const struct swin_backward_plan *bp, const struct bctx *b,
 			   const struct swin_plan *p, const struct swin_block_acts *a,
 			   const struct swin_block_weights *w,
@@ -222,7 +227,7 @@ static void block_backward(const struct swin_backward_plan *bp, const struct bct
 			   const struct swin_window_geom *g, int NH,
 			   const uint8_t *keep, const uint8_t *keep_full,
 			   const float *mask_bias, const int32_t *rel_index, int Hd,
-			   float *dY, float *dX)
+			   float *dY)
 {
 	const struct swin_kernels *kk = p->kernels;
 	int nt = b->nt, C = g->C, N = g->N, D = C / NH;
@@ -242,9 +247,16 @@ static void block_backward(const struct swin_backward_plan *bp, const struct bct
 	zero(bp->dhid, MH);
 	op_linear_backward(bp->dhid, dw->fc2_w, dw->fc2_b, dfc2, a->gelu, w->fc2_w,
 			   M, Hd, C, kk, nt);
-	point_backward(b, ids->gelu, bp->dhid, MH, NULL);
-	op_gelu_backward_inplace(bp->dhid, a->fc1, MH, nt);
-	point_backward(b, ids->fc1, bp->dhid, MH, NULL);
+	if (!b->ctx) {
+		op_gelu_backward_inplace(bp->dhid, a->fc1, a->gelu, MH, nt);
+	} else {
+		struct fq_bwd fg = point_bwd(b->ctx, ids->gelu), ff = point_bwd(b->ctx, ids->fc1);
+		double acc[2] = { 0 };
+		op_gelu_steps_backward(bp->dhid, a->fc1, fg.pre ? fg.pre : a->gelu, &fg, &ff, acc,
+				       MH, nt);
+		add_dscale(b->ctx, ids->gelu, acc[0]);
+		add_dscale(b->ctx, ids->fc1, acc[1]);
+	}
 	zero(bp->dtok2, MC);
 	op_linear_backward(bp->dtok2, dw->fc1_w, dw->fc1_b, bp->dhid, a->ln2.out, w->fc1_w,
 			   M, C, Hd, kk, nt);
@@ -252,8 +264,7 @@ static void block_backward(const struct swin_backward_plan *bp, const struct bct
 	ln_backward(bp, b, &a->ln2, &ids->norm2, dY, dw->norm2_w, dw->norm2_b,
 		    bp->dtok2, a->res1, w->norm2_w, M, C);
 	point_backward(b, ids->add_attn, dY, MC, NULL);
-	/* res1 = in + reverse(proj) */
-	memcpy(dX, dY, MC * sizeof(float));
+	/* res1 = in + reverse(proj): dY is also d(in)'s residual part */
 	float *dproj = bp->dwin[0], *dav = bp->dwin[1], *dxw = bp->dwin[0];
 	zero(dproj, WC);
 	op_window_reverse_add_backward(NULL, dproj, dY, g, nt);
@@ -313,10 +324,10 @@ static void block_backward(const struct swin_backward_plan *bp, const struct bct
 	/* relative position bias: its point, then the gather from the table */
 	point_backward(b, ids->rel_pos_bias, bp->dbias, (size_t)NH * N * N, NULL);
 	op_gather_rel_bias_backward(dw->rel_pos_table, bp->dbias, rel_index, NH, N);
-	/* xw = partition(ln1.out); dX += LN1 backward */
+	/* xw = partition(ln1.out); d(in) = dY += LN1 backward */
 	zero(bp->dtok2, MC);
 	op_window_partition_backward(bp->dtok2, dxw, g, nt);
-	ln_backward(bp, b, &a->ln1, &ids->norm1, dX, dw->norm1_w, dw->norm1_b,
+	ln_backward(bp, b, &a->ln1, &ids->norm1, dY, dw->norm1_w, dw->norm1_b,
 		    bp->dtok2, a->in, w->norm1_w, M, C);
 }
 
@@ -435,15 +446,12 @@ enum qcal_status swin_backward(struct swin_backward_plan *bp, struct swin_plan *
 		for (int i = c->depths[s] - 1; i >= 0; i--) {
 			int odd = (i % 2 == 1) && sg->shifts;
 			blk--;
-			float *dX = bp->dstream[cur ^ 1];
 			block_backward(bp, &b, p, &p->blocks[blk], &w->blocks[blk], &dw->blocks[blk],
 				       qt ? &qt->blocks[blk] : &no_block_ids,
 				       odd ? &shifted : &plain, c->num_heads[s],
 				       odd ? sg->keep : NULL, odd ? sg->keep_full : NULL,
 				       odd ? sg->mask_bias : NULL, model->rel_index,
-				       swin_mlp_hidden(c, s), dY, dX);
-			cur ^= 1;
-			dY = dX;
+				       swin_mlp_hidden(c, s), dY);
 		}
 	}
 

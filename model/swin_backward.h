@@ -40,7 +40,7 @@ struct swin_backward_plan {
 	unsigned flags;              /* the forward plan's */
 	float *arena;                /* owned */
 	size_t arena_floats;
-	float *dstream[2];           /* (B, T, C) max over stages: block in/out gradients */
+	float *dstream[2];           /* (B, T, C) max over stages: the stream's gradient */
 	float *dtok, *dtok2;         /* (M, C') max over LN inputs (merge: M2 x 4C) */
 	float *dhid;                 /* (B, T, Hd) max over stages */
 	float *dwin[2];              /* (BW, N, C) max over stages */
@@ -50,7 +50,7 @@ struct swin_backward_plan {
 	float *dcols;                /* (B*T0, Cin*P*P) im2col gradient */
 	float *dlogits;              /* (B, K) */
 	float *dpool;                /* (B, Cf) */
-	float *ln_scratch;           /* threads * 2 * max LN width */
+	float *ln_scratch;           /* threads * LayerNorm backward scratch of the widest */
 	float *attn_scratch;         /* threads * max attention backward scratch */
 	size_t attn_scratch_per_thread;
 };

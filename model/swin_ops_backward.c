@@ -73,21 +73,26 @@ static void add_tile(float *dst, int ld, const float *src, int N, int D, float s
 			dst[(size_t)i * ld + d] += s * src[(size_t)i * D + d];
 }
 
+/*
+ * Column reductions (bias and affine parameter gradients) run per block of
+ * COL_BLOCK columns, so threads never share an output, accumulating in
+ * double.  The LayerNorm kernels gather theirs in their row pass instead.
+ */
 void op_bias_backward(float *db, const float *dout, int M, int N, int threads)
 {
 	int blocks = (N + COL_BLOCK - 1) / COL_BLOCK;
 
 	#pragma omp parallel for num_threads(threads) schedule(static)
 	for (int bk = 0; bk < blocks; bk++) {
-		int c0 = bk * COL_BLOCK, c1 = c0 + COL_BLOCK < N ? c0 + COL_BLOCK : N;
+		int c0 = bk * COL_BLOCK, w = N - c0 < COL_BLOCK ? N - c0 : COL_BLOCK;
 		double acc[COL_BLOCK] = { 0 };
 		for (int i = 0; i < M; i++) {
-			const float *r = dout + (size_t)i * N;
-			for (int j = c0; j < c1; j++)
-				acc[j - c0] += r[j];
+			const float *r = dout + (size_t)i * N + c0;
+			for (int j = 0; j < w; j++)
+				acc[j] += r[j];
 		}
-		for (int j = c0; j < c1; j++)
-			db[j] += (float)acc[j - c0];
+		for (int j = 0; j < w; j++)
+			db[c0 + j] += (float)acc[j];
 	}
 }
 
@@ -132,22 +137,61 @@ void op_patch_embed_backward(float *din, float *dw, float *db, float *dcols,
 	}
 }
 
+size_t op_layernorm_backward_scratch(int C)
+{
+	return 4 * (size_t)C; /* 2C doubles: per-thread dw, db partials */
+}
+
+/* Zero the per-thread partials (2C doubles each, every thread slot). */
+static void zero_partials(float *scratch, size_t per_thread, int C, int threads)
+{
+	for (int t = 0; t < threads; t++)
+		memset(scratch + (size_t)t * per_thread, 0, 2 * (size_t)C * sizeof(double));
+}
+
+/* dw, db (C) += the per-thread partials, summed in thread order. */
+static void reduce_partials(float *dw, float *db, const float *scratch,
+			    size_t per_thread, int C, int threads)
+{
+	for (int j = 0; j < C; j++) {
+		double sw = 0.0, sb = 0.0;
+		for (int t = 0; t < threads; t++) {
+			const double *p = (const double *)(scratch + (size_t)t * per_thread);
+			sw += p[j];
+			sb += p[C + j];
+		}
+		if (dw)
+			dw[j] += (float)sw;
+		if (db)
+			db[j] += (float)sb;
+	}
+}
+
 void op_layernorm_backward(float *din, float *dw, float *db, const float *dout,
 			   const float *in, const float *mean, const float *rstd,
-			   const float *w, int M, int C, int threads)
+			   const float *w, float *scratch, int M, int C, int threads)
 {
-	if (din) {
-		#pragma omp parallel for num_threads(threads) schedule(static)
+	size_t per_thread = op_layernorm_backward_scratch(C);
+
+	zero_partials(scratch, per_thread, C, threads);
+	#pragma omp parallel num_threads(threads)
+	{
+		double *pw = (double *)(scratch + (size_t)omp_get_thread_num() * per_thread);
+		double *pb = pw + C;
+		#pragma omp for schedule(static)
 		for (int i = 0; i < M; i++) {
 			const float *x = in + (size_t)i * C, *g = dout + (size_t)i * C;
 			float *dx = din + (size_t)i * C;
 			float m = mean[i], r = rstd[i];
 			float a[16] = { 0 }, b[16] = { 0 };
-			/* a = sum dn, b = sum dn * n with dn = g * w, n = (x - m) * r */
+			/* a = sum dn, b = sum dn * n with dn = g * w, n = (x - m) * r;
+			 * the parameter partials on the way */
 			for (int j = 0; j < C; j++) {
-				float dn = g[j] * w[j];
+				float n = (x[j] - m) * r, dn = g[j] * w[j];
 				a[j & 15] += dn;
-				b[j & 15] += dn * ((x[j] - m) * r);
+				b[j & 15] += dn * n;
+				pw[j] += (double)(g[j] * n);
+				pb[j] += g[j];
 			}
 			for (int s = 8; s > 0; s /= 2)
 				for (int l = 0; l < s; l++) {
@@ -161,28 +205,7 @@ void op_layernorm_backward(float *din, float *dw, float *db, const float *dout,
 			}
 		}
 	}
-	if (!dw && !db)
-		return;
-	int blocks = (C + COL_BLOCK - 1) / COL_BLOCK;
-	#pragma omp parallel for num_threads(threads) schedule(static)
-	for (int bk = 0; bk < blocks; bk++) {
-		int c0 = bk * COL_BLOCK, c1 = c0 + COL_BLOCK < C ? c0 + COL_BLOCK : C;
-		double aw[COL_BLOCK] = { 0 }, ab[COL_BLOCK] = { 0 };
-		for (int i = 0; i < M; i++) {
-			const float *x = in + (size_t)i * C, *g = dout + (size_t)i * C;
-			float m = mean[i], r = rstd[i];
-			for (int j = c0; j < c1; j++) {
-				aw[j - c0] += (double)(g[j] * ((x[j] - m) * r));
-				ab[j - c0] += g[j];
-			}
-		}
-		for (int j = c0; j < c1; j++) {
-			if (dw)
-				dw[j] += (float)aw[j - c0];
-			if (db)
-				db[j] += (float)ab[j - c0];
-		}
-	}
+	reduce_partials(dw, db, scratch, per_thread, C, threads);
 }
 
 void op_window_partition_backward(float *dx, const float *dxw,
@@ -409,28 +432,33 @@ void op_softmax_backward(float *dx, const float *dy, const float *y,
 	}
 }
 
-static inline float gelu_grad(float x)
+/*
+ * GELU'(x) = Phi(x) + x phi(x).  Phi(x) = GELU(x) / x comes from the
+ * forward's own output y (exact to its rounding), so only phi needs an exp;
+ * near 0, where y / x loses precision, Phi(x) = 1/2 + x phi(0) + O(x^3).
+ */
+static inline float gelu_grad(float x, float y)
 {
-	const float alpha = (float)M_SQRT1_2;
 	const float inv_sqrt_2pi = 0.3989422804014327f;
-	float cdf = 0.5f * (1.0f + vm_erff(x * alpha));
-	float pdf = inv_sqrt_2pi * vm_expf(-0.5f * x * x);
-	return cdf + x * pdf;
+	float phi = inv_sqrt_2pi * vm_expf(-0.5f * x * x);
+	float cdf = fabsf(x) < 1e-3f ? 0.5f + inv_sqrt_2pi * x : y / x;
+	return cdf + x * phi;
 }
 
-void op_gelu_backward(float *din, const float *dout, const float *in, size_t n,
-		      int threads)
+void op_gelu_backward(float *din, const float *dout, const float *in,
+		      const float *out, size_t n, int threads)
 {
 	#pragma omp parallel for num_threads(threads) schedule(static)
 	for (size_t i = 0; i < n; i++)
-		din[i] += dout[i] * gelu_grad(in[i]);
+		din[i] += dout[i] * gelu_grad(in[i], out[i]);
 }
 
-void op_gelu_backward_inplace(float *d, const float *in, size_t n, int threads)
+void op_gelu_backward_inplace(float *d, const float *in, const float *out,
+			      size_t n, int threads)
 {
 	#pragma omp parallel for num_threads(threads) schedule(static)
 	for (size_t i = 0; i < n; i++)
-		d[i] *= gelu_grad(in[i]);
+		d[i] *= gelu_grad(in[i], out[i]);
 }
 
 void op_merge_gather_backward(float *din, const float *dout, int B, int H,
@@ -565,19 +593,20 @@ void op_affine_backward(float *din, float *dw, float *db, const float *dout,
 		return;
 	#pragma omp parallel for num_threads(threads) schedule(static)
 	for (int bk = 0; bk < blocks; bk++) {
-		int c0 = bk * COL_BLOCK, c1 = c0 + COL_BLOCK < C ? c0 + COL_BLOCK : C;
+		int c0 = bk * COL_BLOCK, wd = C - c0 < COL_BLOCK ? C - c0 : COL_BLOCK;
 		double aw[COL_BLOCK] = { 0 }, ab[COL_BLOCK] = { 0 };
-		for (int i = 0; i < M; i++)
-			for (int j = c0; j < c1; j++) {
-				float g = dout[(size_t)i * C + j];
-				aw[j - c0] += (double)(g * in[(size_t)i * C + j]);
-				ab[j - c0] += g;
+		for (int i = 0; i < M; i++) {
+			const float *g = dout + (size_t)i * C + c0, *x = in + (size_t)i * C + c0;
+			for (int j = 0; j < wd; j++) {
+				aw[j] += (double)(g[j] * x[j]);
+				ab[j] += g[j];
 			}
-		for (int j = c0; j < c1; j++) {
+		}
+		for (int j = 0; j < wd; j++) {
 			if (dw)
-				dw[j] += (float)aw[j - c0];
+				dw[c0 + j] += (float)aw[j];
 			if (db)
-				db[j] += (float)ab[j - c0];
+				db[c0 + j] += (float)ab[j];
 		}
 	}
 }
@@ -729,6 +758,11 @@ static inline float fqb(const struct fq_bwd *p, size_t i, float dy, double *acc)
 	return p->pre ? fq_bwd_elem(p, p->pre[i], dy, acc) : dy;
 }
 
+size_t op_layernorm_steps_backward_scratch(int C)
+{
+	return 6 * (size_t)C; /* 2C doubles of dw, db partials, then two rows */
+}
+
 void op_layernorm_steps_backward(float *din, float *dw, float *db,
 				 double *dscale, const float *dout,
 				 const float *centered, const float *var,
@@ -737,23 +771,30 @@ void op_layernorm_steps_backward(float *din, float *dw, float *db,
 				 float *scratch, int M, int C, int threads)
 {
 	const struct fq_bwd *fo = &fq[LN_OUT];
+	size_t per_thread = op_layernorm_steps_backward_scratch(C);
 	double acc[LN_POINTS] = { 0 };
 
+	zero_partials(scratch, per_thread, C, threads);
 	#pragma omp parallel num_threads(threads)
 	{
-		float *dn = scratch + (size_t)omp_get_thread_num() * 2 * C, *dq = dn + C;
+		float *base = scratch + (size_t)omp_get_thread_num() * per_thread;
+		double *pw = (double *)base, *pb = pw + C;
+		float *dn = base + 4 * (size_t)C, *dq = dn + C;
 		#pragma omp for schedule(static) reduction(+:acc[:LN_POINTS])
 		for (int i = 0; i < M; i++) {
 			size_t o = (size_t)i * C;
-			const float *xc = centered + o;
+			const float *xc = centered + o, *nz = normalized + o;
 			float *dx = din + o;
 			/* out = normalized * w + b, through the out point */
 			if (fo->pre)
 				acc[LN_OUT] += fq_bwd_span(fo, fo->pre + o, dn, dout + o, (size_t)C, NULL);
 			else
 				memcpy(dn, dout + o, (size_t)C * sizeof(float));
-			for (int j = 0; j < C; j++)
+			for (int j = 0; j < C; j++) {
+				pw[j] += (double)(dn[j] * nz[j]);
+				pb[j] += dn[j];
 				dn[j] *= w[j];
+			}
 			/* normalized = centered * rstd */
 			acc[LN_NORMALIZED] += fq_span(&fq[LN_NORMALIZED], o, dn, (size_t)C, NULL);
 			float drstd = dot16(dn, xc, C);
@@ -779,35 +820,30 @@ void op_layernorm_steps_backward(float *din, float *dw, float *db,
 	}
 	for (int p = 0; dscale && p < LN_POINTS; p++)
 		dscale[p] += acc[p];
-	if (!dw && !db)
-		return;
-	/* affine parameter gradients; the out point's mask again, without LSQ */
-	struct fq_bwd ste = *fo;
-	ste.learn = false;
-	int blocks = (C + COL_BLOCK - 1) / COL_BLOCK;
-	#pragma omp parallel for num_threads(threads) schedule(static)
-	for (int bk = 0; bk < blocks; bk++) {
-		int c0 = bk * COL_BLOCK, c1 = c0 + COL_BLOCK < C ? c0 + COL_BLOCK : C;
-		double aw[COL_BLOCK] = { 0 }, ab[COL_BLOCK] = { 0 };
-		float g[COL_BLOCK];
-		for (int i = 0; i < M; i++) {
-			size_t o = (size_t)i * C + c0;
-			if (ste.pre)
-				fq_bwd_span(&ste, ste.pre + o, g, dout + o, (size_t)(c1 - c0), NULL);
-			else
-				memcpy(g, dout + o, (size_t)(c1 - c0) * sizeof(float));
-			for (int j = 0; j < c1 - c0; j++) {
-				aw[j] += (double)(g[j] * normalized[o + j]);
-				ab[j] += g[j];
-			}
-		}
-		for (int j = c0; j < c1; j++) {
-			if (dw)
-				dw[j] += (float)aw[j - c0];
-			if (db)
-				db[j] += (float)ab[j - c0];
-		}
+	reduce_partials(dw, db, scratch, per_thread, C, threads);
+}
+
+void op_gelu_steps_backward(float *d, const float *fc1, const float *gelu_out,
+			    const struct fq_bwd *fq_gelu,
+			    const struct fq_bwd *fq_fc1, double acc[2], size_t n,
+			    int threads)
+{
+	/* chunks that stay in L1 between the three steps */
+	const size_t chunk = 1024;
+	long chunks = (long)((n + chunk - 1) / chunk);
+	double a0 = 0.0, a1 = 0.0;
+
+	#pragma omp parallel for num_threads(threads) schedule(static) reduction(+:a0, a1)
+	for (long c = 0; c < chunks; c++) {
+		size_t i0 = (size_t)c * chunk, len = n - i0 < chunk ? n - i0 : chunk;
+		float *dc = d + i0;
+		a0 += fq_span(fq_gelu, i0, dc, len, NULL);
+		for (size_t i = 0; i < len; i++)
+			dc[i] *= gelu_grad(fc1[i0 + i], gelu_out[i0 + i]);
+		a1 += fq_span(fq_fc1, i0, dc, len, NULL);
 	}
+	acc[0] += a0;
+	acc[1] += a1;
 }
 
 size_t op_attention_steps_backward_scratch(int N, int D, int NH)

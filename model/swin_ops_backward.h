@@ -63,11 +63,14 @@ void op_patch_embed_backward(float *din, float *dw, float *db, float *dcols,
  *   in (M, C), mean (M), rstd (M), w (C), dout (M, C)
  *   din (M, C) += rstd * (dn - mean(dn) - n * mean(dn * n)), dn = dout * w,
  *                 n = (in - mean) * rstd;
- *   dw (C) += sum_rows dout * n;  db (C) += sum_rows dout.
+ *   dw (C) += sum_rows dout * n;  db (C) += sum_rows dout  (dw, db may be NULL).
+ * One pass over the rows; dw, db gather in per-thread double partials.
+ * scratch: threads * op_layernorm_backward_scratch(C) floats.
  */
+size_t op_layernorm_backward_scratch(int C);
 void op_layernorm_backward(float *din, float *dw, float *db, const float *dout,
 			   const float *in, const float *mean, const float *rstd,
-			   const float *w, int M, int C, int threads);
+			   const float *w, float *scratch, int M, int C, int threads);
 
 /* Window partition (forward op_window_partition):
  *   dxw (B*nW, N, C) -> dx (B, H, W, C) += the unpadded, un-rolled tokens. */
@@ -116,13 +119,18 @@ void op_window_attention_backward(float *dq, float *dk, float *dv, int ld_d,
 void op_softmax_backward(float *dx, const float *dy, const float *y,
 			 size_t rows, int N, int threads);
 
-/* Exact GELU: in (n) the forward's input.  din += dout * (Phi(x) + x phi(x)). */
-void op_gelu_backward(float *din, const float *dout, const float *in, size_t n,
-		      int threads);
+/*
+ * Exact GELU, y = x Phi(x): in (n) the forward's input, out (n) its output
+ * (before any quantization), from which Phi(x) = y / x is taken instead of
+ * a second erf.  din += dout * (Phi(x) + x phi(x)).
+ */
+void op_gelu_backward(float *din, const float *dout, const float *in,
+		      const float *out, size_t n, int threads);
 /* The one in-place exception: d (n) *= GELU'(in), for a caller that has no
  * further use for the gradient of the GELU output (saves a hidden-sized
  * buffer). */
-void op_gelu_backward_inplace(float *d, const float *in, size_t n, int threads);
+void op_gelu_backward_inplace(float *d, const float *in, const float *out,
+			      size_t n, int threads);
 
 /* Patch merging gather (forward op_merge_gather):
  *   dout (B, ceil(H/2), ceil(W/2), 4C) -> din (B, H, W, C) (padding dropped). */
@@ -220,14 +228,29 @@ enum { LN_MEAN, LN_CENTERED, LN_SQUARE, LN_VAR, LN_RSTD, LN_NORMALIZED,
  *   din (M, C) += d loss / d in;  dw, db (C) += affine gradients;
  *   dscale[p] += sum over elements of dy * dy/ds of point p (no g) for the
  *   points with fq[p].learn (dscale has LN_POINTS entries, or is NULL).
- * scratch: threads * 2 * C floats.
+ * scratch: threads * op_layernorm_steps_backward_scratch(C) floats.
  */
+size_t op_layernorm_steps_backward_scratch(int C);
 void op_layernorm_steps_backward(float *din, float *dw, float *db,
 				 double *dscale, const float *dout,
 				 const float *centered, const float *var,
 				 const float *rstd, const float *normalized,
 				 const float *w, const struct fq_bwd *fq,
 				 float *scratch, int M, int C, int threads);
+
+/*
+ * The MLP's GELU between its two points (decomposed path), one pass:
+ * d (n) holds d loss / d gelu (the quantized GELU output) and becomes
+ * d loss / d fc1 (before fc1's fake quant):
+ *   d = STE_fc1( STE_gelu(d) * GELU'(fc1) )
+ * fc1 (n) the stored fc1 (GELU's input), gelu_out (n) the unquantized GELU
+ * output; fq_gelu, fq_fc1 the two points (pre NULL: float).  acc[0], acc[1]
+ * += their LSQ sums (no g) when learnable.  The in-place exception again.
+ */
+void op_gelu_steps_backward(float *d, const float *fc1, const float *gelu_out,
+			    const struct fq_bwd *fq_gelu,
+			    const struct fq_bwd *fq_fc1, double acc[2], size_t n,
+			    int threads);
 
 /* The attention points handled by op_attention_steps_backward, forward order. */
 enum { AT_QK, AT_LOGITS, AT_SUB_MAX, AT_EXP, AT_SUM, AT_RECIP, AT_OUT,

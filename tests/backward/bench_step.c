@@ -14,9 +14,10 @@
  *          int32), input fixed 1/128, the other scales learnable (LSQ)
  *          and per-channel int8 weights fake-quantized each step, their
  *          gradients mapped back by the STE with LSQ weight-scale gradients
- * Prints one line per mode:
+ * Prints one line:
  *   step <model> <mode> batch=B threads=T ms_per_image=<median> fwd_ms_per_image=..
- *        bwd_ms_per_image=.. peak_rss_mb=..
+ *        bwd_ms_per_image=.. peak_rss_mb=.. activations_mb=.. (forward plan)
+ *        gradients_mb=.. (backward plan) saved_mb=.. (QAT pre-quant copies)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -158,10 +159,14 @@ int main(int argc, char **argv)
 		}
 	}
 	printf("step %s %s batch=%d threads=%d ms_per_image=%.3f fwd_ms_per_image=%.3f "
-	       "bwd_ms_per_image=%.3f peak_rss_mb=%.0f\n",
+	       "bwd_ms_per_image=%.3f peak_rss_mb=%.0f activations_mb=%.0f gradients_mb=%.0f "
+	       "saved_mb=%.0f\n",
 	       c->name[0] ? c->name : "swin-t", mode, B, plan.threads,
 	       median(t_step, iters), median(t_fwd, iters), median(t_bwd, iters),
-	       (double)qcal_peak_rss_bytes() / (1 << 20));
+	       (double)qcal_peak_rss_bytes() / (1 << 20),
+	       (double)swin_plan_bytes(&plan) / (1 << 20),
+	       (double)swin_backward_plan_bytes(&bp) / (1 << 20),
+	       qat ? (double)q.st.arena_floats * sizeof(float) / (1 << 20) : 0.0);
 	return 0;
 fail:
 	fprintf(stderr, "bench_step: %s\n", err.msg);

@@ -228,7 +228,7 @@ static void test_decomposed_float_micro(void **state)
 	struct swin_model m;
 	struct data d;
 	(void)state;
-	load_micro(&m, &d, 8);
+	load_micro(&m, &d, 4);
 	check_decomposed_equals_fused(&m, &d);
 	free_data(&d);
 	swin_model_free(&m);
@@ -429,7 +429,7 @@ static void test_qat_micro(void **state)
 	struct swin_model m;
 	struct data d;
 	(void)state;
-	load_micro(&m, &d, 8);
+	load_micro(&m, &d, 4);
 	check_qat(&m, &d, QAT_J5);
 	check_qat(&m, &d, QAT_ALL_INT8);
 	free_data(&d);

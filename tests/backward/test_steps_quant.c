@@ -1,10 +1,11 @@
 /*
- * The two fused decomposed kernels against their naive twins with fake quant
+ * The fused decomposed kernels against their naive twins with fake quant
  * between the steps.  A forward runs the LayerNorm (resp. softmax attention)
  * steps as swin_forward's decomposed path does, fake-quantizing each point
  * in QAT fashion (pre-quant copy kept) with scales 0.9 * max|x| / qmax (so
  * some elements clamp), int8, int16 or float per point.  Then
- *   fused:  op_layernorm_steps_backward / op_attention_steps_backward
+ *   fused:  op_layernorm_steps_backward / op_attention_steps_backward /
+ *           op_gelu_steps_backward
  *   naive:  the step-by-step backward functions of swin_ops_backward.h
  *           chained with fq_bwd_tensor at every quantized point
  * must give the same input and parameter gradients (max|diff| <= 1e-5 *
@@ -134,7 +135,7 @@ static void test_layernorm_steps(void **state)
 	qat_point(&fq[LN_OUT], &pre[LN_OUT], out, MC, dt[LN_OUT]);
 
 	/* fused */
-	float *din = zeros(MC), *dw = zeros(C), *db = zeros(C), *scratch = zeros(4 * (size_t)C);
+	float *din = zeros(MC), *dw = zeros(C), *db = zeros(C), *scratch = zeros(2 * op_layernorm_steps_backward_scratch(C));
 	double acc[LN_POINTS] = { 0 };
 	op_layernorm_steps_backward(din, dw, db, acc, dout, cen, var, rstd, nrm, w, fq, scratch,
 				    M, C, 2);
@@ -285,6 +286,42 @@ static void test_attention_steps(void **state)
 	assert_int_equal(check_attention(0) + check_attention(2), 0);
 }
 
+/* fc1 -> GELU with both points quantized: the one-pass kernel against
+ * STE, GELU backward, STE in three passes. */
+static void test_gelu_steps(void **state)
+{
+	const size_t n = 3001;  /* not a multiple of the kernel's chunks */
+	int bad = 0;
+	(void)state;
+	float *fc1 = random_buf(n, -4, 4), *g = zeros(n), *d = random_buf(n, -1, 1);
+	float *d2 = zeros(n), *gq = zeros(n);
+	struct fq_bwd ff, fg;
+	float *pre_fc1, *pre_g;
+	/* forward: fc1's point, GELU of the quantized fc1, the GELU point */
+	qat_point(&ff, &pre_fc1, fc1, n, QCAL_DTYPE_INT8);
+	op_gelu_forward(g, fc1, n, 2);
+	memcpy(gq, g, n * sizeof(float));
+	qat_point(&fg, &pre_g, gq, n, QCAL_DTYPE_INT8);
+	memcpy(d2, d, n * sizeof(float));
+	double acc[2] = { 0 }, nacc[2] = { 0 };
+	op_gelu_steps_backward(d, fc1, pre_g, &fg, &ff, acc, n, 2);
+	naive_point(&fg, d2, n, NULL, &nacc[0]);
+	op_gelu_backward_inplace(d2, fc1, g, n, 2);
+	naive_point(&ff, d2, n, NULL, &nacc[1]);
+	printf("gelu steps, %zu elements, int8 fc1 and gelu points:\n", n);
+	bad += test_report_diff("dfc1 (fused vs naive)", d, d2, n, TOL);
+	static const char *const names[2] = { "gelu", "fc1" };
+	bad += compare_sums("gelu", acc, nacc, 2, names);
+	assert_int_equal(bad, 0);
+	free(fc1);
+	free(g);
+	free(d);
+	free(d2);
+	free(gq);
+	free(pre_fc1);
+	free(pre_g);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -297,6 +334,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_layernorm_steps),
 		cmocka_unit_test(test_attention_steps),
+		cmocka_unit_test(test_gelu_steps),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
