@@ -10,6 +10,7 @@
  *    learnable scale gradient non-zero (J5), the fixed 1/128 input's exactly
  *    zero, and the head point's LSQ gradient (int8) equal to the value
  *    recomputed from its saved pre-quant logits;
+ *  - a batch smaller than the plan's and another thread count change nothing;
  *  - misuse is rejected with one-line errors.
  */
 #include <setjmp.h>
@@ -362,6 +363,24 @@ static void check_qat(struct swin_model *m, const struct data *d, enum qat_recip
 	for (size_t i = 0; i < in_numel; i++)
 		nonfinite += !isfinite(gi[i]);
 	assert_int_equal(nonfinite, 0);
+	/* the input point (fixed 1/128, int8): pixels outside [-1, 127/128]
+	 * after rounding get no gradient, the others do */
+	{
+		const float *pre = q.st.saved[q.table.input];
+		size_t clamped = 0, passed = 0;
+		for (size_t i = 0; i < in_numel; i++) {
+			float v = nearbyintf(pre[i] * 128.0f);
+			if (v < -128.0f || v > 127.0f) {
+				clamped++;
+				assert_true(gi[i] == 0.0f);
+			} else {
+				passed += gi[i] != 0.0f;
+			}
+		}
+		printf("  input: %zu of %zu pixels clamped (zero gradient), %zu others with a "
+		       "gradient\n", clamped, in_numel, passed);
+		assert_true(clamped > 0 && passed > 0);
+	}
 	int learnable = 0, zero_learnable = 0, quantized = 0;
 	for (int i = 0; i < q.table.count; i++) {
 		const struct qp_point *pt = &q.table.points[i];
@@ -447,6 +466,55 @@ static void test_qat_odd(void **state)
 	swin_model_free(&m);
 }
 
+/*
+ * A batch smaller than the plan's and a different thread count give the
+ * same gradients (fused float path and J5 QAT path): the plan's spare rows
+ * and the team size must not leak into the result.
+ */
+static void test_batch_and_threads(void **state)
+{
+	struct swin_model m;
+	struct data d;
+	struct qcal_err err;
+	(void)state;
+	make_odd_model(&m, &d, 2);
+	const struct swin_config *c = &m.cfg;
+	size_t P = m.table.numel, in_numel = (size_t)2 * 3 * 36 * 36;
+	float *g[2], *gi[2];
+	for (int qat = 0; qat < 2; qat++) {
+		for (int r = 0; r < 2; r++) {
+			struct swin_plan plan;
+			struct qat_setup q;
+			/* run 0: plan for 2 images, 1 thread; run 1: plan for 5, 2 threads */
+			unsigned flags = SWIN_PLAN_TRAIN | (qat ? SWIN_PLAN_DECOMPOSED : 0);
+			g[r] = malloc(P * sizeof(float));
+			gi[r] = malloc(in_numel * sizeof(float));
+			assert_true(g[r] && gi[r]);
+			assert_int_equal(swin_plan_init(&plan, c, r ? 5 : 2, flags, r ? 2 : 1, NULL,
+							&err), QCAL_OK);
+			if (qat) {
+				assert_int_equal(qat_setup_init(&q, &m, &plan, d.input, 2, QAT_J5, &err),
+						 QCAL_OK);
+				qat_setup_fq_weights(&q, &m);
+			}
+			step(&m, &d, &plan, qat ? &q.ctx : NULL, qat ? &q.wqv : NULL, g[r], gi[r]);
+			if (qat)
+				qat_setup_free(&q);
+			swin_plan_free(&plan);
+		}
+		printf("  %s: plan batch 2 / 1 thread vs plan batch 5 / 2 threads\n",
+		       qat ? "J5 QAT" : "float");
+		assert_int_equal(compare_grads(&m, g[0], g[1], gi[0], gi[1], in_numel, 1e-6,
+					       "same gradients"), 0);
+		for (int r = 0; r < 2; r++) {
+			free(g[r]);
+			free(gi[r]);
+		}
+	}
+	free_data(&d);
+	swin_model_free(&m);
+}
+
 static void test_misuse(void **state)
 {
 	struct swin_model m;
@@ -520,6 +588,7 @@ int main(void)
 		cmocka_unit_test(test_directional_fd_odd),
 		cmocka_unit_test(test_qat_micro),
 		cmocka_unit_test(test_qat_odd),
+		cmocka_unit_test(test_batch_and_threads),
 		cmocka_unit_test(test_misuse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
