@@ -225,9 +225,8 @@ static void block_backward(const struct swin_backward_plan *bp, const struct bct
 			   const struct swin_block_weights *dw,
 			   const struct qp_block_ids *ids,
 			   const struct swin_window_geom *g, int NH,
-			   const uint8_t *keep, const uint8_t *keep_full,
-			   const float *mask_bias, const int32_t *rel_index, int Hd,
-			   float *dY)
+			   const uint8_t *keep, const float *mask_bias,
+			   const int32_t *rel_index, int Hd, float *dY)
 {
 	const struct swin_kernels *kk = p->kernels;
 	int nt = b->nt, C = g->C, N = g->N, D = C / NH;
@@ -319,7 +318,6 @@ static void block_backward(const struct swin_backward_plan *bp, const struct bct
 				   w->qkv_w + CC, rows, C, C, kk, nt);
 		op_linear_backward(dxw, dw->qkv_w + 2 * CC, dw->qkv_b + 2 * C, dv, a->xw,
 				   w->qkv_w + 2 * CC, rows, C, C, kk, nt);
-		(void)keep_full;
 	}
 	/* relative position bias: its point, then the gather from the table */
 	point_backward(b, ids->rel_pos_bias, bp->dbias, (size_t)NH * N * N, NULL);
@@ -371,9 +369,16 @@ enum qcal_status swin_backward(struct swin_backward_plan *bp, struct swin_plan *
 	int cur = 0, Sn = c->num_stages;
 	enum qcal_status st = QCAL_OK;
 
-	if (!(p->flags & SWIN_PLAN_TRAIN) || bp->batch != p->batch || !bp->arena)
+	if (!(p->flags & SWIN_PLAN_TRAIN) || !bp->arena)
 		return qcal_err_set(err, QCAL_EINVAL,
 				    "backward: needs a SWIN_PLAN_TRAIN plan and its backward plan");
+	struct swin_backward_plan sized = { .batch = p->batch, .threads = p->threads };
+	if (bp->batch != p->batch || bp->threads != p->threads ||
+	    bw_layout(&sized, c, NULL) != bp->arena_floats)
+		return qcal_err_set(err, QCAL_EINVAL,
+				    "backward: the backward plan was made for another plan "
+				    "(batch %d, %d threads; this plan: batch %d, %d threads)",
+				    bp->batch, bp->threads, p->batch, p->threads);
 	if (B < 1 || B > p->batch)
 		return qcal_err_set(err, QCAL_EINVAL,
 				    "backward: batch %d, plan holds 1..%d", B, p->batch);
@@ -449,8 +454,8 @@ enum qcal_status swin_backward(struct swin_backward_plan *bp, struct swin_plan *
 			block_backward(bp, &b, p, &p->blocks[blk], &w->blocks[blk], &dw->blocks[blk],
 				       qt ? &qt->blocks[blk] : &no_block_ids,
 				       odd ? &shifted : &plain, c->num_heads[s],
-				       odd ? sg->keep : NULL, odd ? sg->keep_full : NULL,
-				       odd ? sg->mask_bias : NULL, model->rel_index,
+				       odd ? sg->keep : NULL, odd ? sg->mask_bias : NULL,
+				       model->rel_index,
 				       swin_mlp_hidden(c, s), dY);
 		}
 	}

@@ -544,6 +544,17 @@ static void test_misuse(void **state)
 	assert_int_equal(swin_backward(&bp, &fused, &m, NULL, NULL, dlogits, 3, &dw, NULL, &err),
 			 QCAL_EINVAL);
 	printf("  %s\n", err.msg);
+	/* a workspace made for another plan (other thread count) */
+	{
+		struct swin_plan other;
+		assert_int_equal(swin_plan_init(&other, c, 2, SWIN_PLAN_TRAIN, 2, NULL, &err), QCAL_OK);
+		assert_int_equal(swin_forward(&other, &m, NULL, NULL, d.input, 2, &err), QCAL_OK);
+		assert_int_equal(swin_backward(&bp, &other, &m, NULL, NULL, dlogits, 2, &dw, NULL,
+					       &err), QCAL_EINVAL);
+		printf("  %s\n", err.msg);
+		assert_non_null(strstr(err.msg, "another plan"));
+		swin_plan_free(&other);
+	}
 	assert_int_equal(swin_backward(&bpd, &dec, &m, NULL, NULL, dlogits, 2, &dw, NULL, &err),
 			 QCAL_EINVAL);
 	printf("  %s\n", err.msg);
