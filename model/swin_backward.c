@@ -10,6 +10,8 @@
  * place to the gradient of its (post-quant) tensor, turning it into the
  * gradient of the pre-quant tensor, exactly where the forward called
  * qp_apply; the fused LayerNorm and attention kernels apply it inside.
+ * (A d-buffer whose first producer is a GEMM is written by it directly,
+ * see linear_backward_set.)
  *
  * Memory: the d-buffers are carved from one arena by bw_layout(), run once
  * to size it and once to carve it (as the forward plans its arena).
@@ -189,6 +191,20 @@ static void zero(float *x, size_t n)
 	memset(x, 0, n * sizeof(float));
 }
 
+/*
+ * A linear layer's backward whose input gradient is the first write into a
+ * fresh d-buffer: din (M, K) = dout (M, N) @ w (N, K) straight from the GEMM
+ * (beta = 0), sparing the zeroing pass op_linear_backward's accumulation
+ * would need; dw, db accumulate as usual.
+ */
+static void linear_backward_set(float *din, float *dw, float *db, const float *dout,
+				const float *in, const float *w, int M, int K, int N,
+				const struct swin_kernels *kk, int nt)
+{
+	kk->gemm(false, false, M, K, N, 1.0f, dout, N, w, K, 0.0f, din, K, nt);
+	op_linear_backward(NULL, dw, db, dout, in, w, M, K, N, kk, nt);
+}
+
 /* LayerNorm backward: fused on the float path, step by step otherwise. */
 static void ln_backward(const struct swin_backward_plan *bp, const struct bctx *b,
 			const struct swin_ln_acts *ln, const struct qp_ln_ids *ids,
@@ -243,9 +259,8 @@ static void block_backward(const struct swin_backward_plan *bp, const struct bct
 		dfc2 = bp->dtok;
 	}
 	/* fc2 = gelu @ W2^T + b2; gelu = GELU(fc1); fc1 = ln2 @ W1^T + b1 */
-	zero(bp->dhid, MH);
-	op_linear_backward(bp->dhid, dw->fc2_w, dw->fc2_b, dfc2, a->gelu, w->fc2_w,
-			   M, Hd, C, kk, nt);
+	linear_backward_set(bp->dhid, dw->fc2_w, dw->fc2_b, dfc2, a->gelu, w->fc2_w,
+			    M, Hd, C, kk, nt);
 	if (!b->ctx) {
 		op_gelu_backward_inplace(bp->dhid, a->fc1, a->gelu, MH, nt);
 	} else {
@@ -256,9 +271,8 @@ static void block_backward(const struct swin_backward_plan *bp, const struct bct
 		add_dscale(b->ctx, ids->gelu, acc[0]);
 		add_dscale(b->ctx, ids->fc1, acc[1]);
 	}
-	zero(bp->dtok2, MC);
-	op_linear_backward(bp->dtok2, dw->fc1_w, dw->fc1_b, bp->dhid, a->ln2.out, w->fc1_w,
-			   M, C, Hd, kk, nt);
+	linear_backward_set(bp->dtok2, dw->fc1_w, dw->fc1_b, bp->dhid, a->ln2.out, w->fc1_w,
+			    M, C, Hd, kk, nt);
 	/* dY += LN2 backward: dY is now d(res1) */
 	ln_backward(bp, b, &a->ln2, &ids->norm2, dY, dw->norm2_w, dw->norm2_b,
 		    bp->dtok2, a->res1, w->norm2_w, M, C);
@@ -268,9 +282,8 @@ static void block_backward(const struct swin_backward_plan *bp, const struct bct
 	zero(dproj, WC);
 	op_window_reverse_add_backward(NULL, dproj, dY, g, nt);
 	point_backward(b, ids->proj, dproj, WC, NULL);
-	zero(dav, WC);
-	op_linear_backward(dav, dw->proj_w, dw->proj_b, dproj, a->av, w->proj_w,
-			   rows, C, C, kk, nt);
+	linear_backward_set(dav, dw->proj_w, dw->proj_b, dproj, a->av, w->proj_w,
+			    rows, C, C, kk, nt);
 	point_backward(b, ids->av, dav, WC, NULL);
 	zero(bp->dbias, (size_t)NH * N * N);
 	zero(bp->dqkv, 3 * WC);
@@ -280,9 +293,8 @@ static void block_backward(const struct swin_backward_plan *bp, const struct bct
 					     bp->dbias, bp->attn_scratch, dav, a->q, a->k,
 					     a->v, C, a->rel_bias, mask_bias, scale, BW,
 					     g->nW, NH, N, C, kk, nt);
-		zero(dxw, WC);
-		op_linear_backward(dxw, dw->qkv_w, dw->qkv_b, bp->dqkv, a->xw, w->qkv_w,
-				   rows, C, 3 * C, kk, nt);
+		linear_backward_set(dxw, dw->qkv_w, dw->qkv_b, bp->dqkv, a->xw, w->qkv_w,
+				    rows, C, 3 * C, kk, nt);
 	} else {
 		const int id[AT_POINTS] = {
 			[AT_QK] = ids->qk, [AT_LOGITS] = ids->logits,
@@ -311,9 +323,8 @@ static void block_backward(const struct swin_backward_plan *bp, const struct bct
 		point_backward(b, ids->k, dk, WC, NULL);
 		point_backward(b, ids->v, dv, WC, NULL);
 		size_t CC = (size_t)C * C;
-		zero(dxw, WC);
-		op_linear_backward(dxw, dw->qkv_w, dw->qkv_b, dq, a->xw, w->qkv_w,
-				   rows, C, C, kk, nt);
+		linear_backward_set(dxw, dw->qkv_w, dw->qkv_b, dq, a->xw, w->qkv_w,
+				    rows, C, C, kk, nt);
 		op_linear_backward(dxw, dw->qkv_w + CC, dw->qkv_b + C, dk, a->xw,
 				   w->qkv_w + CC, rows, C, C, kk, nt);
 		op_linear_backward(dxw, dw->qkv_w + 2 * CC, dw->qkv_b + 2 * C, dv, a->xw,
@@ -406,9 +417,8 @@ enum qcal_status swin_backward(struct swin_backward_plan *bp, struct swin_plan *
 	memcpy(bp->dlogits, dlogits, (size_t)B * K * sizeof(float));
 	if (qt)
 		point_backward(&b, qt->head, bp->dlogits, (size_t)B * K, NULL);
-	zero(bp->dpool, (size_t)B * Cf);
-	op_linear_backward(bp->dpool, dw->head_w, dw->head_b, bp->dlogits, p->pool,
-			   w->head_w, B, Cf, K, kk, b.nt);
+	linear_backward_set(bp->dpool, dw->head_w, dw->head_b, bp->dlogits, p->pool,
+			    w->head_w, B, Cf, K, kk, b.nt);
 	if (qt)
 		point_backward(&b, qt->pool, bp->dpool, (size_t)B * Cf, NULL);
 	zero(bp->dtok, (size_t)B * Tf * Cf);
@@ -431,9 +441,8 @@ enum qcal_status swin_backward(struct swin_backward_plan *bp, struct swin_plan *
 			float *dX = bp->dstream[cur ^ 1];
 			if (ids)
 				point_backward(&b, ids->reduction, dY, (size_t)M2 * 2 * C, NULL);
-			zero(bp->dtok, n4);
-			op_linear_backward(bp->dtok, dw->merges[s].reduction_w, NULL, dY, m->ln.out,
-					   w->merges[s].reduction_w, M2, 4 * C, 2 * C, kk, b.nt);
+			linear_backward_set(bp->dtok, dw->merges[s].reduction_w, NULL, dY, m->ln.out,
+					    w->merges[s].reduction_w, M2, 4 * C, 2 * C, kk, b.nt);
 			zero(bp->dtok2, n4);
 			ln_backward(bp, &b, &m->ln, ids ? &ids->norm : NULL, bp->dtok2,
 				    dw->merges[s].norm_w, dw->merges[s].norm_b, bp->dtok,
