@@ -137,19 +137,55 @@ void op_patch_embed_backward(float *din, float *dw, float *db, float *dcols,
 	}
 }
 
-size_t op_layernorm_backward_scratch(int C)
+/*
+ * Per-thread LayerNorm parameter partials: float sums over up to FOLD_ROWS
+ * rows (vector adds), folded into double sums (exact enough over any M).
+ * Layout per thread: dw, db as 2C doubles, then 2C floats.
+ */
+#define FOLD_ROWS 64
+
+struct ln_partials {
+	double *dw, *db;
+	float *fw, *fb;
+	int rows;
+};
+
+static struct ln_partials ln_partials_at(float *base, int C)
 {
-	return 4 * (size_t)C; /* 2C doubles: per-thread dw, db partials */
+	struct ln_partials p;
+
+	p.dw = (double *)base;
+	p.db = p.dw + C;
+	p.fw = base + 4 * (size_t)C;
+	p.fb = p.fw + C;
+	p.rows = 0;
+	return p;
 }
 
-/* Zero the per-thread partials (2C doubles each, every thread slot). */
+static void ln_partials_fold(struct ln_partials *p, int C)
+{
+	for (int j = 0; j < C; j++) {
+		p->dw[j] += p->fw[j];
+		p->db[j] += p->fb[j];
+		p->fw[j] = 0.0f;
+		p->fb[j] = 0.0f;
+	}
+	p->rows = 0;
+}
+
+size_t op_layernorm_backward_scratch(int C)
+{
+	return 6 * (size_t)C;
+}
+
+/* Zero every thread slot's partials (6C floats each). */
 static void zero_partials(float *scratch, size_t per_thread, int C, int threads)
 {
 	for (int t = 0; t < threads; t++)
-		memset(scratch + (size_t)t * per_thread, 0, 2 * (size_t)C * sizeof(double));
+		memset(scratch + (size_t)t * per_thread, 0, 6 * (size_t)C * sizeof(float));
 }
 
-/* dw, db (C) += the per-thread partials, summed in thread order. */
+/* dw, db (C) += the per-thread partials (folded), summed in thread order. */
 static void reduce_partials(float *dw, float *db, const float *scratch,
 			    size_t per_thread, int C, int threads)
 {
@@ -176,8 +212,9 @@ void op_layernorm_backward(float *din, float *dw, float *db, const float *dout,
 	zero_partials(scratch, per_thread, C, threads);
 	#pragma omp parallel num_threads(threads)
 	{
-		double *pw = (double *)(scratch + (size_t)omp_get_thread_num() * per_thread);
-		double *pb = pw + C;
+		struct ln_partials part = ln_partials_at(scratch + (size_t)omp_get_thread_num() *
+							 per_thread, C);
+		float *pw = part.fw, *pb = part.fb;
 		#pragma omp for schedule(static)
 		for (int i = 0; i < M; i++) {
 			const float *x = in + (size_t)i * C, *g = dout + (size_t)i * C;
@@ -190,9 +227,11 @@ void op_layernorm_backward(float *din, float *dw, float *db, const float *dout,
 				float n = (x[j] - m) * r, dn = g[j] * w[j];
 				a[j & 15] += dn;
 				b[j & 15] += dn * n;
-				pw[j] += (double)(g[j] * n);
+				pw[j] += g[j] * n;
 				pb[j] += g[j];
 			}
+			if (++part.rows == FOLD_ROWS)
+				ln_partials_fold(&part, C);
 			for (int s = 8; s > 0; s /= 2)
 				for (int l = 0; l < s; l++) {
 					a[l] += a[l + s];
@@ -204,6 +243,7 @@ void op_layernorm_backward(float *din, float *dw, float *db, const float *dout,
 				dx[j] += r * ((g[j] * w[j] - ma) - n * mb);
 			}
 		}
+		ln_partials_fold(&part, C);
 	}
 	reduce_partials(dw, db, scratch, per_thread, C, threads);
 }
@@ -760,7 +800,7 @@ static inline float fqb(const struct fq_bwd *p, size_t i, float dy, double *acc)
 
 size_t op_layernorm_steps_backward_scratch(int C)
 {
-	return 6 * (size_t)C; /* 2C doubles of dw, db partials, then two rows */
+	return 8 * (size_t)C; /* the partials (6C), then two rows */
 }
 
 void op_layernorm_steps_backward(float *din, float *dw, float *db,
@@ -778,8 +818,9 @@ void op_layernorm_steps_backward(float *din, float *dw, float *db,
 	#pragma omp parallel num_threads(threads)
 	{
 		float *base = scratch + (size_t)omp_get_thread_num() * per_thread;
-		double *pw = (double *)base, *pb = pw + C;
-		float *dn = base + 4 * (size_t)C, *dq = dn + C;
+		struct ln_partials part = ln_partials_at(base, C);
+		float *pw = part.fw, *pb = part.fb;
+		float *dn = base + 6 * (size_t)C, *dq = dn + C;
 		#pragma omp for schedule(static) reduction(+:acc[:LN_POINTS])
 		for (int i = 0; i < M; i++) {
 			size_t o = (size_t)i * C;
@@ -791,10 +832,12 @@ void op_layernorm_steps_backward(float *din, float *dw, float *db,
 			else
 				memcpy(dn, dout + o, (size_t)C * sizeof(float));
 			for (int j = 0; j < C; j++) {
-				pw[j] += (double)(dn[j] * nz[j]);
+				pw[j] += dn[j] * nz[j];
 				pb[j] += dn[j];
 				dn[j] *= w[j];
 			}
+			if (++part.rows == FOLD_ROWS)
+				ln_partials_fold(&part, C);
 			/* normalized = centered * rstd */
 			acc[LN_NORMALIZED] += fq_span(&fq[LN_NORMALIZED], o, dn, (size_t)C, NULL);
 			float drstd = dot16(dn, xc, C);
@@ -817,6 +860,7 @@ void op_layernorm_steps_backward(float *din, float *dw, float *db,
 			for (int j = 0; j < C; j++)
 				dx[j] += dn[j] + dmean;
 		}
+		ln_partials_fold(&part, C);
 	}
 	for (int p = 0; dscale && p < LN_POINTS; p++)
 		dscale[p] += acc[p];

@@ -64,7 +64,8 @@ void op_patch_embed_backward(float *din, float *dw, float *db, float *dcols,
  *   din (M, C) += rstd * (dn - mean(dn) - n * mean(dn * n)), dn = dout * w,
  *                 n = (in - mean) * rstd;
  *   dw (C) += sum_rows dout * n;  db (C) += sum_rows dout  (dw, db may be NULL).
- * One pass over the rows; dw, db gather in per-thread double partials.
+ * One pass over the rows; dw, db gather in per-thread partials (float over
+ * 64 rows at a time, then double).
  * scratch: threads * op_layernorm_backward_scratch(C) floats.
  */
 size_t op_layernorm_backward_scratch(int C);
