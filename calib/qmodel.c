@@ -1,6 +1,7 @@
 /* Fake-quantized model assembly; see qmodel.h. */
 #include "calib/qmodel.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,9 +55,26 @@ void qmodel_free(struct qmodel *qm)
 enum qcal_status qmodel_set_reference(struct qmodel *qm, const struct swin_model *ref,
 				      struct qcal_err *err)
 {
+	const struct swin_config *a = &qm->quant_model.cfg, *b = &ref->cfg;
 	struct swin_model copy;
-	enum qcal_status st = swin_model_clone(&copy, ref, err);
+	enum qcal_status st;
 
+	/* the two models share inputs, so the architecture must be the same */
+	bool same = a->img_size == b->img_size && a->patch_size == b->patch_size &&
+		    a->in_chans == b->in_chans && a->embed_dim == b->embed_dim &&
+		    a->num_stages == b->num_stages && a->window_size == b->window_size &&
+		    a->mlp_ratio == b->mlp_ratio && a->num_classes == b->num_classes &&
+		    (!ref->input_folded || qm->quant_model.input_folded);
+	for (int s = 0; same && s < a->num_stages; s++)
+		same = a->depths[s] == b->depths[s] && a->num_heads[s] == b->num_heads[s];
+	/* a folded model's own normalisation is gone; ref gets folded to match */
+	for (int c = 0; same && !qm->quant_model.input_folded && c < a->in_chans; c++)
+		same = a->mean[c] == b->mean[c] && a->std[c] == b->std[c];
+	if (!same)
+		return qcal_err_set(err, QCAL_EINVAL,
+				    "reference model '%s' has another architecture or normalisation than '%s'",
+				    b->name, a->name);
+	st = swin_model_clone(&copy, ref, err);
 	if (st != QCAL_OK)
 		return st;
 	if (qm->quant_model.input_folded)

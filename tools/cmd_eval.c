@@ -31,6 +31,9 @@ static void eval_help(void)
 	       "  -m, --model FILE        checkpoint (HDF5)\n"
 	       SOURCE_HELP
 	       "  -s, --scales FILE       scale file from qcal calibrate / qcal qat\n"
+	       "  -r, --reference FILE    float checkpoint to measure agreement/SQNR against\n"
+	       "                          (default: --model itself; give the original model\n"
+	       "                          when --model holds QAT fine-tuned weights)\n"
 	       "  -j, --json FILE         write {\"top1\", \"top5\", \"images\", \"images_per_s\", ...}\n"
 	       "      --save-logits FILE  write every image's logits and label (HDF5)\n"
 	       "  -b, --batch N           images per forward pass (default 64)\n"
@@ -129,6 +132,7 @@ int cmd_eval(int argc, char **argv)
 		{ "model", required_argument, NULL, 'm' },
 		SOURCE_LONG_OPTIONS,
 		{ "scales", required_argument, NULL, 's' },
+		{ "reference", required_argument, NULL, 'r' },
 		{ "json", required_argument, NULL, 'j' },
 		{ "save-logits", required_argument, NULL, 'l' },
 		{ "batch", required_argument, NULL, 'b' },
@@ -138,6 +142,7 @@ int cmd_eval(int argc, char **argv)
 		{ 0 },
 	};
 	const char *model_path = NULL, *scales_path = NULL, *json_path = NULL, *logits_path = NULL;
+	const char *reference_path = NULL;
 	long batch = 64, threads = 0;
 	struct source_options so = { 0 };
 	bool quiet = false;
@@ -145,7 +150,7 @@ int cmd_eval(int argc, char **argv)
 	struct qcal_err err = { 0 };
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "m:d:s:j:b:t:qh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:d:s:r:j:b:t:qh", opts, NULL)) != -1) {
 		int handled = source_parse_option(&so, c, optarg, "eval");
 		if (handled < 0)
 			return QCAL_EXIT_USAGE;
@@ -154,6 +159,7 @@ int cmd_eval(int argc, char **argv)
 		switch (c) {
 		case 'm': model_path = optarg; break;
 		case 's': scales_path = optarg; break;
+		case 'r': reference_path = optarg; break;
 		case 'j': json_path = optarg; break;
 		case 'l': logits_path = optarg; break;
 		case 'b':
@@ -173,6 +179,8 @@ int cmd_eval(int argc, char **argv)
 		return cli_usage_error("eval", "unexpected argument '%s'", argv[optind]);
 	if (!model_path || (!so.data == !so.input))
 		return cli_usage_error("eval", "--model and one of --data or --input are required");
+	if (reference_path && !scales_path)
+		return cli_usage_error("eval", "--reference compares a quantized model: it needs --scales");
 
 	struct swin_model model;
 	struct qp_table points;
@@ -201,6 +209,19 @@ int cmd_eval(int argc, char **argv)
 			goto out_free_scales;
 		}
 		have_qm = true;
+		if (reference_path) {
+			struct swin_model ref;
+			if (swin_model_load(&ref, reference_path, &err) != QCAL_OK) {
+				rc = cli_fail("eval", &err);
+				goto out_free_qm;
+			}
+			enum qcal_status st = qmodel_set_reference(&qm, &ref, &err);
+			swin_model_free(&ref);
+			if (st != QCAL_OK) {
+				rc = cli_fail("eval", &err);
+				goto out_free_qm;
+			}
+		}
 	}
 	so.batch = (int)batch;
 	so.folded = have_scales ? scales.input_folded : model.input_folded;
@@ -257,6 +278,7 @@ int cmd_eval(int argc, char **argv)
 			json_object_set_new(o, "logit_sqnr_db", num_or_null(metrics_sqnr_db(&m)));
 			json_object_set_new(o, "logit_kl", num_or_null(metrics_mean_kl(&m)));
 			json_object_set_new(o, "scales", json_string(scales_path));
+			json_object_set_new(o, "reference", json_string(reference_path ? reference_path : model_path));
 		}
 		char *text = json_dumps(o, JSON_INDENT(1) | JSON_REAL_PRECISION(10) | JSON_PRESERVE_ORDER);
 		json_decref(o);

@@ -38,3 +38,25 @@ set -e
 [ "$code" -eq 1 ] || fail "resume with other options should fail, got $code"
 echo "$msg" | grep -q "written with other options" || fail "message: $msg"
 echo "ok: resume with other options refused: $msg"
+
+# fine-tuned weights are compared against the original float model with
+# --reference: its float top-1 is the original model's, not the QAT weights'
+"$qcal" eval -m "$model" -d "$data" -q --json "$tmp/float.json" >/dev/null
+"$qcal" eval -m "$tmp/a/weights.h5" -s "$tmp/a/scales.json" -d "$data" -q --json "$tmp/self.json" >/dev/null
+"$qcal" eval -m "$tmp/a/weights.h5" -s "$tmp/a/scales.json" -r "$model" -d "$data" -q \
+  --json "$tmp/ref.json" >/dev/null
+field() { sed -n "s/.*\"$2\": *\([0-9.e+-]*\).*/\1/p" "$1"; }
+[ "$(field "$tmp/ref.json" float_top1)" = "$(field "$tmp/float.json" top1)" ] ||
+  fail "--reference float top-1 $(field "$tmp/ref.json" float_top1) is not the original's $(field "$tmp/float.json" top1)"
+[ "$(field "$tmp/ref.json" top1)" = "$(field "$tmp/self.json" top1)" ] ||
+  fail "--reference changed the quantized model's top-1"
+[ "$(field "$tmp/ref.json" logit_sqnr_db)" != "$(field "$tmp/self.json" logit_sqnr_db)" ] ||
+  fail "--reference did not change the float twin"
+set +e
+msg=$("$qcal" eval -m "$tmp/a/weights.h5" -s "$tmp/a/scales.json" \
+      -r "$QCAL_SHARED/models/swin-t-structure/weights.h5" -d "$data" -q 2>&1 >/dev/null)
+code=$?
+set -e
+[ "$code" -eq 1 ] || fail "a reference of another architecture should fail with 1, got $code"
+echo "$msg" | grep -q "another architecture" || fail "message: $msg"
+echo "ok: eval --reference measures against the original float model; mismatched reference refused"
