@@ -66,3 +66,27 @@ set -e
 [ "$code" -eq 3 ] || fail "SQNR gate should exit 3, got $code"
 printf '%s\n' "$msg" | grep -q "SQNR of" || fail "SQNR gate reason: $msg"
 echo "ok: SQNR gate trips: $msg"
+
+# auto-precision: with int4 LayerNorm/softmax intermediates top-1 collapses;
+# promoting the most sensitive kind groups (lowest logit SQNR alone) to int16
+# must bring the drop under the budget, and the written config must
+# reproduce that when calibrated again
+harsh="$QCAL_SOURCE/tests/report/fixtures/harsh.yaml"
+"$qcal" calibrate -m "$model" --input "$input" -c "$harsh" -o "$tmp/h.json" -q >/dev/null
+"$qcal" report -m "$model" -s "$tmp/h.json" --input "$input" -o "$tmp/auto" \
+  --analysis-images 8 --sensitivity-images 16 --auto-precision --max-drop 1 2>"$tmp/auto.log" >/dev/null \
+  || { cat "$tmp/auto.log"; fail "auto-precision run failed"; }
+first=$(grep -m1 '^auto-precision: .* -> int16' "$tmp/auto.log" | sed 's/^auto-precision: \(.*\) -> int16.*/\1/')
+case "$first" in
+  "softmax intermediates"|"LayerNorm intermediates") ;;
+  *) cat "$tmp/auto.log"; fail "first promotion should be a LayerNorm/softmax group, was '$first'" ;;
+esac
+last_drop=$(grep '^auto-precision: .* -> int16' "$tmp/auto.log" | tail -1 | sed 's/.*(drop \([0-9.]*\) points).*/\1/')
+awk -v d="$last_drop" 'BEGIN { exit !(d <= 1) }' || fail "drop after promotion $last_drop > 1"
+cfg="$tmp/auto/auto-precision.yaml"
+[ -s "$cfg" ] || fail "no auto-precision.yaml"
+"$qcal" calibrate -m "$model" --input "$input" -c "$cfg" -o "$tmp/h2.json" -q >/dev/null
+"$qcal" eval -m "$model" -s "$tmp/h2.json" --input "$input" -q --json "$tmp/h2eval.json" >/dev/null
+drop=$(awk -F': *' '/"top1"/ { t = $2 } /"float_top1"/ { f = $2 } END { gsub(/,/, "", t); gsub(/,/, "", f); printf "%.4f", 100 * (f - t) }' "$tmp/h2eval.json")
+awk -v d="$drop" 'BEGIN { exit !(d <= 1) }' || fail "recalibrated with the promoted config, drop is $drop"
+echo "ok: auto-precision promoted '$first' first, drop $last_drop; its config reproduces it (drop $drop)"
