@@ -88,3 +88,23 @@ enum qcal_status loss_distillation(double *loss, float *dlogits,
 	*loss = total * T * T / B;
 	return QCAL_OK;
 }
+
+enum qcal_status loss_logit_mse(double *loss, float *dlogits,
+				const float *student, const float *teacher,
+				int B, int K, double weight, struct qcal_err *err)
+{
+	const size_t n = (size_t)B * (size_t)K;
+	double total = 0.0;
+
+	if (B < 1 || K < 1)
+		return qcal_err_set(err, QCAL_EINVAL,
+				    "logit MSE: batch %d, classes %d, expected >= 1", B, K);
+	for (size_t i = 0; i < n; i++) {
+		double diff = (double)student[i] - (double)teacher[i];
+		total += diff * diff;
+		if (dlogits)
+			dlogits[i] += (float)(weight * 2.0 * diff / (double)n);
+	}
+	*loss = total / (double)n;
+	return QCAL_OK;
+}

@@ -38,4 +38,15 @@ enum qcal_status loss_distillation(double *loss, float *dlogits,
 				   int B, int K, double temperature, double weight,
 				   struct qcal_err *err);
 
+/*
+ * Logit matching: mean_b mean_k (student - teacher)^2
+ * (torch.nn.functional.mse_loss(student, teacher)):
+ *   dlogits (B, K) += weight * 2 (student - teacher) / (B K).
+ * Unlike the KL it weighs every logit, not just the probable ones, so it
+ * drives the logit SQNR that quantization error is measured by.
+ */
+enum qcal_status loss_logit_mse(double *loss, float *dlogits,
+				const float *student, const float *teacher,
+				int B, int K, double weight, struct qcal_err *err);
+
 #endif

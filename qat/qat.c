@@ -48,6 +48,7 @@ void qat_options_default(struct qat_options *o)
 	o->warmup_steps = 50;
 	o->min_lr_ratio = 0.0;
 	o->distill = 1.0;
+	o->distill_loss = QAT_DISTILL_KL;
 	o->temperature = 1.0;
 	o->label_smoothing = 0.0;
 	o->act_scales = QAT_ACT_LSQ;
@@ -245,8 +246,11 @@ static enum qcal_status train_step(struct qat_session *s, const struct loader_ba
 			return st;
 	}
 	if (s->opt.distill > 0) {
-		st = loss_distillation(kd, s->dlogits, s->plan.logits, s->teacher_logits, B, K,
-				       s->opt.temperature, s->opt.distill, err);
+		st = s->opt.distill_loss == QAT_DISTILL_MSE
+			     ? loss_logit_mse(kd, s->dlogits, s->plan.logits, s->teacher_logits, B, K,
+					      s->opt.distill, err)
+			     : loss_distillation(kd, s->dlogits, s->plan.logits, s->teacher_logits,
+						 B, K, s->opt.temperature, s->opt.distill, err);
 		if (st != QCAL_OK)
 			return st;
 	}
@@ -321,11 +325,11 @@ static char *options_fingerprint(const struct qat_session *s)
 	if (fp)
 		snprintf(fp, 512,
 			 "batch=%d epochs=%.6g wlr=%.6g slr=%.6g wopt=%s sopt=%s wd=%.6g warmup=%ld "
-			 "distill=%.6g T=%.6g ls=%.6g act=%d wscales=%d aug=%d pad=%d seed=%llu n=%zu",
+			 "distill=%.6g dloss=%d T=%.6g ls=%.6g act=%d wscales=%d aug=%d pad=%d seed=%llu n=%zu",
 			 s->opt.batch, s->opt.epochs, s->opt.weights.lr, s->opt.scales.lr,
 			 optim_kind_name(s->opt.weights.kind), optim_kind_name(s->opt.scales.kind),
 			 s->opt.weights.weight_decay, s->opt.warmup_steps, s->opt.distill,
-			 s->opt.temperature, s->opt.label_smoothing, s->opt.act_scales,
+			 s->opt.distill_loss, s->opt.temperature, s->opt.label_smoothing, s->opt.act_scales,
 			 s->opt.weight_scales, s->opt.augment, s->opt.pad,
 			 (unsigned long long)s->opt.seed, s->train->count);
 	return fp;

@@ -33,6 +33,11 @@
 #include "model/swin_model.h"
 #include "qat/optim.h"
 
+enum qat_distill_loss {
+	QAT_DISTILL_KL,   /* T^2 KL(softmax(teacher/T) || softmax(student/T)) */
+	QAT_DISTILL_MSE,  /* mean squared difference of the logits */
+};
+
 enum qat_act_scales {
 	QAT_ACT_LSQ,      /* learn activation scales (LSQ) */
 	QAT_ACT_FROZEN,   /* keep the calibrated activation scales */
@@ -51,7 +56,8 @@ struct qat_options {
 	struct optim_config scales;    /* lr = peak learning rate of the scales */
 	long warmup_steps;
 	double min_lr_ratio;           /* cosine floor as a fraction of the peak */
-	double distill;                /* weight of the KL term; 1 - distill for CE */
+	double distill;                /* weight of the distillation term; 1 - distill for CE */
+	enum qat_distill_loss distill_loss;
 	double temperature;
 	double label_smoothing;
 	enum qat_act_scales act_scales;

@@ -46,9 +46,11 @@ static void qat_help(void)
 	       "      --optimizer O         adamw (default) or sgd (momentum 0.9), for both\n"
 	       "      --weight-decay X      on conv/linear weights (default 0.05)\n"
 	       "      --warmup N            linear warmup steps before the cosine decay (default 50)\n"
-	       "      --distill A           loss = (1 - A) * cross-entropy + A * T^2 KL(float || quantized)\n"
+	       "      --distill A           loss = (1 - A) * cross-entropy + A * distillation\n"
 	       "                            (default 1: pure distillation)\n"
 	       "      --temperature T       distillation temperature (default 1)\n"
+	       "      --distill-loss L      kl (default, at --temperature) or mse (squared logit\n"
+	       "                            differences: aims at the logit SQNR directly)\n"
 	       "      --label-smoothing E   for the cross-entropy part (default 0)\n"
 	       "      --act-scales M        lsq (learn, default), frozen, or ema (moving average of\n"
 	       "                            each batch's range, as an unfrozen observer)\n"
@@ -121,7 +123,7 @@ static json_t *num_or_null(double v)
 }
 
 enum {
-	OPT_LR = 2000, OPT_SCALE_LR, OPT_OPTIMIZER, OPT_WD, OPT_WARMUP, OPT_DISTILL, OPT_T,
+	OPT_LR = 2000, OPT_SCALE_LR, OPT_OPTIMIZER, OPT_WD, OPT_WARMUP, OPT_DISTILL, OPT_T, OPT_DISTILL_LOSS,
 	OPT_LS, OPT_ACT, OPT_WSCALES, OPT_NOAUG, OPT_PAD, OPT_SEED, OPT_CKPT, OPT_LOG,
 	OPT_EVAL, OPT_RESUME, OPT_VAL, OPT_VAL_IMAGES, OPT_TRAIN_IMAGES, OPT_WORKERS,
 	OPT_TEST_ABORT,
@@ -145,6 +147,7 @@ int cmd_qat(int argc, char **argv)
 		{ "warmup", required_argument, NULL, OPT_WARMUP },
 		{ "distill", required_argument, NULL, OPT_DISTILL },
 		{ "temperature", required_argument, NULL, OPT_T },
+		{ "distill-loss", required_argument, NULL, OPT_DISTILL_LOSS },
 		{ "label-smoothing", required_argument, NULL, OPT_LS },
 		{ "act-scales", required_argument, NULL, OPT_ACT },
 		{ "weight-scales", required_argument, NULL, OPT_WSCALES },
@@ -238,6 +241,14 @@ int cmd_qat(int argc, char **argv)
 		case OPT_T:
 			if (!cli_parse_double(optarg, &qo.temperature) || !(qo.temperature > 0))
 				return cli_usage_error("qat", "--temperature wants a positive number");
+			break;
+		case OPT_DISTILL_LOSS:
+			if (!strcmp(optarg, "kl"))
+				qo.distill_loss = QAT_DISTILL_KL;
+			else if (!strcmp(optarg, "mse"))
+				qo.distill_loss = QAT_DISTILL_MSE;
+			else
+				return cli_usage_error("qat", "--distill-loss wants kl or mse, got '%s'", optarg);
 			break;
 		case OPT_LS:
 			if (!cli_parse_double(optarg, &qo.label_smoothing) || qo.label_smoothing < 0 ||

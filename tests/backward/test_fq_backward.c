@@ -426,6 +426,24 @@ static void test_losses_contract(void **state)
 		for (int i = 0; i < 6; i++)
 			assert_true(fabs(d[i]) < 1e-7);
 	}
+	/* logit MSE: known answer (torch mse_loss), its gradient, and zero at the teacher */
+	{
+		float d[6] = { 0 };
+		double l, expect = 0.0;
+		for (int i = 0; i < 6; i++)
+			expect += ((double)logits[i] - teacher[i]) * ((double)logits[i] - teacher[i]);
+		expect /= 6.0; /* (0.25+0.25+1+1.69+3.61+1.96)/6 = 1.46 */
+		assert_int_equal(loss_logit_mse(&l, d, logits, teacher, 2, 3, 0.5, &err), QCAL_OK);
+		assert_true(fabs(l - 1.46) < 1e-6 && fabs(l - expect) < 1e-12);
+		for (int i = 0; i < 6; i++)
+			assert_true(fabs(d[i] - 0.5 * 2.0 * ((double)logits[i] - teacher[i]) / 6.0) < 1e-7);
+		float z[6] = { 0 };
+		assert_int_equal(loss_logit_mse(&l, z, teacher, teacher, 2, 3, 1.0, &err), QCAL_OK);
+		assert_true(l == 0.0);
+		for (int i = 0; i < 6; i++)
+			assert_true(z[i] == 0.0f);
+		assert_int_equal(loss_logit_mse(&l, z, logits, teacher, 0, 3, 1.0, &err), QCAL_EINVAL);
+	}
 	/* bad arguments: one-line errors, nothing accumulated */
 	float untouched[6] = { 0 };
 	assert_int_equal(loss_cross_entropy(&l1, untouched, logits, bad_labels, 2, 3, 0.0, 1.0, &err),
