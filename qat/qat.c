@@ -40,10 +40,10 @@ void qat_options_default(struct qat_options *o)
 	o->batch = 64;
 	o->workers = 2;
 	optim_config_default(&o->weights, OPTIM_ADAMW);
-	o->weights.lr = 1e-5;
+	o->weights.lr = 3e-5;  /* the best of the j5 sweeps (docs/BENCHMARKS.md) */
 	o->weights.weight_decay = 0.05;
 	optim_config_default(&o->scales, OPTIM_ADAMW);
-	o->scales.lr = 1e-4;
+	o->scales.lr = 1e-2;   /* log-space: ~1% per step at the peak */
 	o->scales.weight_decay = 0.0;
 	o->warmup_steps = 50;
 	o->min_lr_ratio = 0.0;
