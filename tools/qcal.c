@@ -3,7 +3,9 @@
  * deployment.  This file only dispatches to the subcommands (tools/cmd_*.c).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tools/cli.h"
 #include "tools/commands.h"
@@ -44,8 +46,28 @@ static void usage(FILE *out)
 		"            3 regression gate tripped, 130 interrupted\n");
 }
 
+/*
+ * libgomp's default barrier spins for ~300,000 iterations before sleeping.
+ * When another busy process shares the cores, a spinning thread burns the
+ * time slice its partner needs, and a qcal job ran 30x slower beside another
+ * one (docs/BENCHMARKS.md).  A short spin costs nothing measurable alone.
+ * libgomp reads its environment when it is loaded, before main, so the
+ * setting takes effect by running this program again with it.  The user's
+ * own OMP_WAIT_POLICY or GOMP_SPINCOUNT always wins.
+ */
+static void bound_openmp_spinning(char **argv)
+{
+	if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT"))
+		return;
+	if (setenv("GOMP_SPINCOUNT", "10000", 1) != 0)
+		return;
+	execv("/proc/self/exe", argv);
+	/* not re-executed (no /proc?): carry on with the default spinning */
+}
+
 int main(int argc, char **argv)
 {
+	bound_openmp_spinning(argv);
 	if (argc < 2) {
 		usage(stderr);
 		return QCAL_EXIT_USAGE;
