@@ -99,6 +99,16 @@ bool cli_parse_double(const char *s, double *out)
 	return true;
 }
 
+bool cli_parse_choice(const char *s, const char *const *choices, int *out)
+{
+	for (int i = 0; s && choices[i]; i++)
+		if (strcmp(s, choices[i]) == 0) {
+			*out = i;
+			return true;
+		}
+	return false;
+}
+
 int cli_parse_int_list(const char *s, int *out, int max)
 {
 	int n = 0;

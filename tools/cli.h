@@ -31,6 +31,11 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 /* Strict number parsing: whole string, in range; false on any junk. */
 bool cli_parse_int(const char *s, long min, long max, long *out);
 bool cli_parse_double(const char *s, double *out);
+/*
+ * One of a NULL-terminated list of words: *out = its index.  Lets an option
+ * map onto an enum whose values follow the list's order.
+ */
+bool cli_parse_choice(const char *s, const char *const *choices, int *out);
 /* Comma-separated positive ints ("1,8"); returns the count or -1. */
 int cli_parse_int_list(const char *s, int *out, int max);
 

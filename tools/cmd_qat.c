@@ -243,37 +243,35 @@ int cmd_qat(int argc, char **argv)
 			if (!cli_parse_double(optarg, &qo.temperature) || !(qo.temperature > 0))
 				return cli_usage_error("qat", "--temperature wants a positive number");
 			break;
-		case OPT_DISTILL_LOSS:
-			if (!strcmp(optarg, "kl"))
-				qo.distill_loss = QAT_DISTILL_KL;
-			else if (!strcmp(optarg, "mse"))
-				qo.distill_loss = QAT_DISTILL_MSE;
-			else
+		case OPT_DISTILL_LOSS: {
+			static const char *const names[] = { "kl", "mse", NULL }; /* qat_distill_loss */
+			int k;
+			if (!cli_parse_choice(optarg, names, &k))
 				return cli_usage_error("qat", "--distill-loss wants kl or mse, got '%s'", optarg);
+			qo.distill_loss = (enum qat_distill_loss)k;
 			break;
+		}
 		case OPT_LS:
 			if (!cli_parse_double(optarg, &qo.label_smoothing) || qo.label_smoothing < 0 ||
 			    qo.label_smoothing > 1)
 				return cli_usage_error("qat", "--label-smoothing wants a number in [0, 1]");
 			break;
-		case OPT_ACT:
-			if (!strcmp(optarg, "lsq"))
-				qo.act_scales = QAT_ACT_LSQ;
-			else if (!strcmp(optarg, "frozen"))
-				qo.act_scales = QAT_ACT_FROZEN;
-			else if (!strcmp(optarg, "ema"))
-				qo.act_scales = QAT_ACT_EMA;
-			else
+		case OPT_ACT: {
+			static const char *const names[] = { "lsq", "frozen", "ema", NULL }; /* qat_act_scales */
+			int k;
+			if (!cli_parse_choice(optarg, names, &k))
 				return cli_usage_error("qat", "--act-scales wants lsq, frozen or ema");
+			qo.act_scales = (enum qat_act_scales)k;
 			break;
-		case OPT_WSCALES:
-			if (!strcmp(optarg, "lsq"))
-				qo.weight_scales = QAT_WEIGHT_LSQ;
-			else if (!strcmp(optarg, "minmax"))
-				qo.weight_scales = QAT_WEIGHT_MINMAX;
-			else
+		}
+		case OPT_WSCALES: {
+			static const char *const names[] = { "lsq", "minmax", NULL }; /* qat_weight_scales */
+			int k;
+			if (!cli_parse_choice(optarg, names, &k))
 				return cli_usage_error("qat", "--weight-scales wants lsq or minmax");
+			qo.weight_scales = (enum qat_weight_scales)k;
 			break;
+		}
 		case OPT_NOAUG: qo.augment = false; break;
 		case OPT_PAD:
 			if (!cli_parse_int(optarg, 0, 1024, &v))
