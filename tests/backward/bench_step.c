@@ -18,6 +18,11 @@
  *   step <model> <mode> batch=B threads=T ms_per_image=<median> fwd_ms_per_image=..
  *        bwd_ms_per_image=.. peak_rss_mb=.. activations_mb=.. (forward plan)
  *        gradients_mb=.. (backward plan) saved_mb=.. (QAT pre-quant copies)
+ *        train_gflop_per_image=.. (3x the forward's matmul FLOPs: forward,
+ *        input gradient, weight gradient) sgemm_gflops=.. (the best rate of
+ *        a 1536^3 sgemm through the same GEMM back end and threads, measured
+ *        in the same run) matmul_floor_ms_per_image=.. (the first divided by
+ *        the second: no step can beat it without doing fewer FLOPs)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +30,7 @@
 
 #include "core/clock.h"
 #include "core/rng.h"
+#include "model/gemm.h"
 #include "model/loss.h"
 #include "model/swin_backward.h"
 #include "model/swin_forward.h"
@@ -41,6 +47,36 @@ static double median(double *v, int n)
 {
 	qsort(v, (size_t)n, sizeof(double), cmp_double);
 	return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* Best GFLOP/s of a square sgemm through the plan's GEMM back end: the
+ * machine's matmul ceiling for the roofline printed beside the step. */
+static double sgemm_peak_gflops(const struct swin_kernels *kk, int threads)
+{
+	const int n = 1536;
+	size_t nn = (size_t)n * n;
+	float *a = malloc(nn * sizeof(float)), *b = malloc(nn * sizeof(float));
+	float *c = malloc(nn * sizeof(float));
+	double best = 0;
+
+	if (!a || !b || !c)
+		goto out;
+	for (size_t i = 0; i < nn; i++) {
+		a[i] = (float)(i % 7) * 0.25f;
+		b[i] = (float)(i % 5) * 0.5f;
+	}
+	for (int r = 0; r < 6; r++) {
+		double t0 = qcal_now();
+		kk->gemm(false, true, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n, threads);
+		double g = 2.0 * n * n * n / (qcal_now() - t0) / 1e9;
+		if (r > 0 && g > best)
+			best = g;
+	}
+out:
+	free(a);
+	free(b);
+	free(c);
+	return best;
 }
 
 static void usage(void)
@@ -158,15 +194,19 @@ int main(int argc, char **argv)
 			t_bwd[it] = (t2 - t1) * 1e3 / B;
 		}
 	}
+	double train_gflop = 3.0 * swin_forward_flops(c) / 1e9;
+	double peak = sgemm_peak_gflops(plan.kernels, plan.threads);
 	printf("step %s %s batch=%d threads=%d ms_per_image=%.3f fwd_ms_per_image=%.3f "
 	       "bwd_ms_per_image=%.3f peak_rss_mb=%.0f activations_mb=%.0f gradients_mb=%.0f "
-	       "saved_mb=%.0f\n",
+	       "saved_mb=%.0f train_gflop_per_image=%.2f sgemm_gflops=%.0f "
+	       "matmul_floor_ms_per_image=%.1f\n",
 	       c->name[0] ? c->name : "swin-t", mode, B, plan.threads,
 	       median(t_step, iters), median(t_fwd, iters), median(t_bwd, iters),
 	       (double)qcal_peak_rss_bytes() / (1 << 20),
 	       (double)swin_plan_bytes(&plan) / (1 << 20),
 	       (double)swin_backward_plan_bytes(&bp) / (1 << 20),
-	       qat ? (double)q.st.arena_floats * sizeof(float) / (1 << 20) : 0.0);
+	       qat ? (double)q.st.arena_floats * sizeof(float) / (1 << 20) : 0.0,
+	       train_gflop, peak, peak > 0 ? train_gflop / peak * 1e3 : 0.0);
 	return 0;
 fail:
 	fprintf(stderr, "bench_step: %s\n", err.msg);
