@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "core/atomic_file.h"
 #include "core/h5.h"
@@ -589,18 +588,11 @@ enum qcal_status scale_table_write_hdf5(const struct scale_table *st,
 					const struct swin_model *model,
 					const char *path, struct qcal_err *err)
 {
-	char *tmp = qcal_atomic_tmp_path(path);
-	hid_t file;
+	hid_t file = qcal_h5_create(path, err);
 	int rc = 0;
 
-	qcal_h5_quiet();
-	if (!tmp)
-		return qcal_err_set(err, QCAL_ENOMEM, "%s: out of memory", path);
-	file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-	if (file < 0) {
-		free(tmp);
-		return qcal_err_set(err, QCAL_EIO, "%s: cannot create", path);
-	}
+	if (file < 0)
+		return QCAL_ENOMEM;
 	rc |= qcal_h5_write_string_attr(file, "format", SCALE_FORMAT_NAME);
 	rc |= qcal_h5_write_string_attr(file, "model", st->model_name ? st->model_name : "");
 	rc |= qcal_h5_write_string_attr(file, "config", st->config_name ? st->config_name : "");
@@ -608,16 +600,12 @@ enum qcal_status scale_table_write_hdf5(const struct scale_table *st,
 	for (int i = 0; i < st->table->count && rc == 0; i++)
 		if (st->points[i].quantized)
 			rc |= write_point_hdf5(file, st, i, model);
-	if (H5Fclose(file) < 0)
-		rc = -1;
 	if (rc != 0) {
-		unlink(tmp);
-		free(tmp);
-		return qcal_err_set(err, QCAL_EIO, "%s: writing failed (disk full?)", path);
+		qcal_h5_discard(file);
+		return qcal_err_set(err, QCAL_EIO, "%s: building the scale file failed (out of memory?)",
+				    path);
 	}
-	enum qcal_status st2 = qcal_atomic_rename(tmp, path, err);
-	free(tmp);
-	return st2;
+	return qcal_h5_commit(file, path, err);
 }
 
 enum qcal_status scale_table_write_tensorrt(const struct scale_table *st,

@@ -1,6 +1,8 @@
 /* HDF5 helpers; see h5.h. */
 #include "core/h5.h"
 
+#include "core/atomic_file.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +42,54 @@ hid_t qcal_h5_open_read(const char *path, struct qcal_err *err)
 		qcal_err_set(err, QCAL_EFORMAT,
 			     "%s: cannot open as HDF5 (truncated or corrupt file)", path);
 	return file;
+}
+
+/* the in-memory image grows by this much at a time */
+#define H5_MEMORY_INCREMENT ((size_t)8 << 20)
+
+hid_t qcal_h5_create(const char *path, struct qcal_err *err)
+{
+	/* a unique name: HDF5 refuses two open files of the same name */
+	char *name = qcal_atomic_tmp_path(path);
+	hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), file = -1;
+
+	qcal_h5_quiet();
+	if (name && fapl >= 0 && H5Pset_fapl_core(fapl, H5_MEMORY_INCREMENT, 0) >= 0)
+		file = H5Fcreate(name, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+	if (fapl >= 0)
+		H5Pclose(fapl);
+	free(name);
+	if (file < 0)
+		qcal_err_set(err, QCAL_ENOMEM, "%s: cannot start the HDF5 file in memory", path);
+	return file;
+}
+
+enum qcal_status qcal_h5_commit(hid_t file, const char *path, struct qcal_err *err)
+{
+	ssize_t size = -1;
+	void *image = NULL;
+	enum qcal_status st;
+
+	if (H5Fflush(file, H5F_SCOPE_GLOBAL) >= 0)
+		size = H5Fget_file_image(file, NULL, 0);
+	if (size > 0)
+		image = malloc((size_t)size);
+	if (!image || H5Fget_file_image(file, image, (size_t)size) != size) {
+		free(image);
+		H5Fclose(file);
+		return qcal_err_set(err, QCAL_ENOMEM, "%s: cannot serialise the HDF5 file "
+				    "(%zd bytes; out of memory?)", path, size);
+	}
+	H5Fclose(file);
+	st = qcal_write_file_atomic(path, image, (size_t)size, err);
+	free(image);
+	return st;
+}
+
+void qcal_h5_discard(hid_t file)
+{
+	if (file >= 0)
+		H5Fclose(file);
 }
 
 static enum qcal_status read_any(hid_t file, const char *path, const char *name,

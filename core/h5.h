@@ -44,6 +44,21 @@ enum qcal_status qcal_h5_read_int64(hid_t file, const char *path,
 				    struct qcal_h5_shape *shape,
 				    struct qcal_err *err);
 
+/*
+ * Output files.  qcal_h5_create() starts a file in memory (HDF5's core
+ * driver, no backing store) and qcal_h5_commit() serialises it and writes
+ * the image with qcal_write_file_atomic(): HDF5 itself never writes to the
+ * disk, so a full disk or a file-size limit is an ordinary write error with
+ * the temporary file removed and the destination untouched.  (HDF5 1.10
+ * leaves an on-disk file whose flush failed half-closed and crashes closing
+ * it again at exit.)  path only names the file in messages until commit.
+ */
+hid_t qcal_h5_create(const char *path, struct qcal_err *err);
+/* Write file to path atomically and close it; closed on failure too. */
+enum qcal_status qcal_h5_commit(hid_t file, const char *path, struct qcal_err *err);
+/* Close a file from qcal_h5_create without writing anything.  -1 is ignored. */
+void qcal_h5_discard(hid_t file);
+
 /* Write datasets (intermediate groups are created as needed). */
 int qcal_h5_write_float(hid_t file, const char *name, const float *data,
 			int ndim, const int64_t *dims);

@@ -13,9 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "core/atomic_file.h"
 #include "core/h5.h"
 
 static void format_shape(char *buf, size_t size, int ndim, const hsize_t *dims)
@@ -325,7 +323,6 @@ static herr_t write_dataset(hid_t file, const char *name, hid_t file_type,
 enum qcal_status swin_model_save(const struct swin_model *m, const char *path,
 				 struct qcal_err *err)
 {
-	char *tmp = qcal_atomic_tmp_path(path);
 	char *config_json = swin_config_to_json(&m->cfg);
 	int n = m->cfg.window_size * m->cfg.window_size;
 	int64_t *index64 = malloc((size_t)n * (size_t)n * sizeof(*index64));
@@ -333,16 +330,15 @@ enum qcal_status swin_model_save(const struct swin_model *m, const char *path,
 	hid_t file = -1;
 	herr_t rc = 0;
 
-	qcal_h5_quiet();
-	if (!tmp || !config_json || !index64) {
+	if (!config_json || !index64) {
 		st = qcal_err_set(err, QCAL_ENOMEM, "%s: out of memory", path);
 		goto out_free;
 	}
 	for (int i = 0; i < n * n; i++)
 		index64[i] = m->rel_index[i];
-	file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+	file = qcal_h5_create(path, err);
 	if (file < 0) {
-		st = qcal_err_set(err, QCAL_EIO, "%s: cannot create %s", path, tmp);
+		st = QCAL_ENOMEM;
 		goto out_free;
 	}
 	rc |= (herr_t)qcal_h5_write_string_attr(file, "config", config_json);
@@ -361,19 +357,15 @@ enum qcal_status swin_model_save(const struct swin_model *m, const char *path,
 					    1, &count, index64);
 		}
 	}
-	if (H5Fclose(file) < 0)
-		rc = -1;
-	file = -1;
 	if (rc < 0) {
-		unlink(tmp);
-		st = qcal_err_set(err, QCAL_EIO, "%s: writing the checkpoint failed (disk full?)",
+		qcal_h5_discard(file);
+		st = qcal_err_set(err, QCAL_EIO, "%s: building the checkpoint failed (out of memory?)",
 				  path);
 		goto out_free;
 	}
-	st = qcal_atomic_rename(tmp, path, err);
+	st = qcal_h5_commit(file, path, err);
 out_free:
 	free(index64);
 	free(config_json);
-	free(tmp);
 	return st;
 }

@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "calib/analysis.h"
 #include "calib/qmodel.h"
@@ -337,21 +336,20 @@ static char *options_fingerprint(const struct qat_session *s)
 
 static enum qcal_status write_checkpoint(struct qat_session *s, struct qcal_err *err)
 {
-	char *path = path_in(s, "checkpoint.h5"), *tmp = path ? qcal_atomic_tmp_path(path) : NULL;
+	char *path = path_in(s, "checkpoint.h5");
 	char *fp = options_fingerprint(s);
 	enum qcal_status st = QCAL_OK;
 	int rc = 0;
 	hid_t f;
 	char num[64];
 
-	qcal_h5_quiet();
-	if (!path || !tmp || !fp) {
+	if (!path || !fp) {
 		st = qcal_err_set(err, QCAL_ENOMEM, "QAT checkpoint: out of memory");
 		goto out;
 	}
-	f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+	f = qcal_h5_create(path, err);
 	if (f < 0) {
-		st = qcal_err_set(err, QCAL_EIO, "%s: cannot create", tmp);
+		st = QCAL_ENOMEM;
 		goto out;
 	}
 	size_t np = s->master.table.numel;
@@ -372,8 +370,7 @@ static enum qcal_status write_checkpoint(struct qat_session *s, struct qcal_err 
 	if (!all || !zps) {
 		free(all);
 		free(zps);
-		H5Fclose(f);
-		unlink(tmp);
+		qcal_h5_discard(f);
 		st = qcal_err_set(err, QCAL_ENOMEM, "QAT checkpoint: out of memory");
 		goto out;
 	}
@@ -397,14 +394,13 @@ static enum qcal_status write_checkpoint(struct qat_session *s, struct qcal_err 
 	rc |= qcal_h5_write_string_attr(f, "options", fp);
 	s->log[s->log_len] = '\0';
 	rc |= qcal_h5_write_string_attr(f, "log", s->log);
-	if (H5Fclose(f) < 0)
-		rc = -1;
 	if (rc) {
-		unlink(tmp);
-		st = qcal_err_set(err, QCAL_EIO, "%s: writing the checkpoint failed (disk full?)", path);
+		qcal_h5_discard(f);
+		st = qcal_err_set(err, QCAL_EIO, "%s: building the checkpoint failed (out of memory?)",
+				  path);
 		goto out;
 	}
-	st = qcal_atomic_rename(tmp, path, err);
+	st = qcal_h5_commit(f, path, err);
 	if (st == QCAL_OK) {
 		char *log_path = path_in(s, "log.csv");
 		if (log_path)
@@ -413,7 +409,6 @@ static enum qcal_status write_checkpoint(struct qat_session *s, struct qcal_err 
 	}
 out:
 	free(fp);
-	free(tmp);
 	free(path);
 	return st;
 }

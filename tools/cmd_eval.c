@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "calib/evaluate.h"
 #include "calib/qmodel.h"
@@ -87,38 +86,31 @@ static enum qcal_status sink_logits(void *user, const float *logits,
 static enum qcal_status write_logits(const struct logit_sink *s, const char *path,
 				     struct qcal_err *err)
 {
-	char *tmp = qcal_atomic_tmp_path(path);
 	int64_t dims[2] = { (int64_t)s->n, s->K }, nl = (int64_t)s->n;
 	int64_t *labels = malloc((s->n ? s->n : 1) * sizeof(int64_t));
 	hid_t f;
 	int bad = 0;
 
-	qcal_h5_quiet();
-	if (!tmp || !labels) {
-		free(tmp);
-		free(labels);
+	if (!labels)
 		return qcal_err_set(err, QCAL_ENOMEM, "%s: out of memory", path);
-	}
 	for (size_t i = 0; i < s->n; i++)
 		labels[i] = s->labels[i];
-	f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-	bad = f < 0;
-	if (!bad) {
-		bad |= qcal_h5_write_float(f, "logits", s->logits, 2, dims) < 0;
-		bad |= qcal_h5_write_int64(f, "labels", labels, 1, &nl) < 0;
-		if (s->with_float)
-			bad |= qcal_h5_write_float(f, "float_logits", s->float_logits, 2, dims) < 0;
-		bad |= H5Fclose(f) < 0;
+	f = qcal_h5_create(path, err);
+	if (f < 0) {
+		free(labels);
+		return QCAL_ENOMEM;
 	}
+	bad |= qcal_h5_write_float(f, "logits", s->logits, 2, dims) < 0;
+	bad |= qcal_h5_write_int64(f, "labels", labels, 1, &nl) < 0;
+	if (s->with_float)
+		bad |= qcal_h5_write_float(f, "float_logits", s->float_logits, 2, dims) < 0;
 	free(labels);
 	if (bad) {
-		unlink(tmp);
-		free(tmp);
-		return qcal_err_set(err, QCAL_EIO, "%s: cannot write logits (disk full?)", path);
+		qcal_h5_discard(f);
+		return qcal_err_set(err, QCAL_EIO, "%s: cannot build the logits file (out of memory?)",
+				    path);
 	}
-	enum qcal_status st = qcal_atomic_rename(tmp, path, err);
-	free(tmp);
-	return st;
+	return qcal_h5_commit(f, path, err);
 }
 
 static json_t *num_or_null(double v)

@@ -7,9 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "core/atomic_file.h"
 #include "core/h5.h"
 #include "model/swin_forward.h"
 #include "model/swin_model.h"
@@ -126,24 +124,20 @@ int cmd_infer(int argc, char **argv)
 		       (size_t)n * cfg->num_classes * sizeof(float));
 	}
 
-	char *tmp = qcal_atomic_tmp_path(out_path);
-	hid_t out = tmp ? H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT) : -1;
+	hid_t out = qcal_h5_create(out_path, &err);
 	int64_t dims[2] = { total, cfg->num_classes };
-	int bad = out < 0 || qcal_h5_write_float(out, "logits", logits, 2, dims) < 0 ||
-		  qcal_h5_write_string_attr(out, "model", model_path) < 0;
-	if (out >= 0 && H5Fclose(out) < 0)
-		bad = 1;
-	if (bad) {
-		if (tmp)
-			unlink(tmp);
-		rc = cli_failf("infer", "%s: cannot write logits (disk full or no permission?)", out_path);
-	} else if (qcal_atomic_rename(tmp, out_path, &err) != QCAL_OK) {
+	if (out < 0) {
+		rc = cli_fail("infer", &err);
+	} else if (qcal_h5_write_float(out, "logits", logits, 2, dims) < 0 ||
+		   qcal_h5_write_string_attr(out, "model", model_path) < 0) {
+		qcal_h5_discard(out);
+		rc = cli_failf("infer", "%s: cannot build the logits file (out of memory?)", out_path);
+	} else if (qcal_h5_commit(out, out_path, &err) != QCAL_OK) {
 		rc = cli_fail("infer", &err);
 	} else {
 		printf("wrote %s: logits (%ld, %d)\n", out_path, total, cfg->num_classes);
 		rc = QCAL_EXIT_OK;
 	}
-	free(tmp);
 out_free_plan:
 	swin_plan_free(&plan);
 out_close_input:
