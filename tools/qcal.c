@@ -2,6 +2,9 @@
  * qcal: calibrate, fake-quantize and fine-tune Swin Transformers for integer
  * deployment.  This file only dispatches to the subcommands (tools/cmd_*.c).
  */
+#include <cblas.h>
+#include <hdf5.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,9 +73,34 @@ static void bound_openmp_spinning(char **argv)
 	/* not re-executed (no /proc?): carry on with the default spinning */
 }
 
+static const char *env_or_unset(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v ? v : "unset";
+}
+
+/* What a bug report needs: the libraries as loaded, and the OpenMP waiting
+ * policy in force (GOMP_SPINCOUNT=10000 when qcal bounded it, above). */
+static void print_version(void)
+{
+	unsigned major, minor, release;
+
+	printf("qcal %s\n", QCAL_VERSION);
+	printf("openblas: %s (core: %s)\n", openblas_get_config(), openblas_get_corename());
+	if (H5get_libversion(&major, &minor, &release) >= 0)
+		printf("hdf5: %u.%u.%u\n", major, minor, release);
+	printf("openmp: OMP_WAIT_POLICY=%s GOMP_SPINCOUNT=%s\n",
+	       env_or_unset("OMP_WAIT_POLICY"), env_or_unset("GOMP_SPINCOUNT"));
+}
+
 int main(int argc, char **argv)
 {
 	bound_openmp_spinning(argv);
+	/* Over a file-size limit (ulimit -f) a write then fails with EFBIG, and
+	 * the atomic writers report it and remove their temporary file as they
+	 * do for a full disk, instead of the signal killing qcal midway. */
+	signal(SIGXFSZ, SIG_IGN);
 	if (argc < 2) {
 		usage(stderr);
 		return QCAL_EXIT_USAGE;
@@ -83,7 +111,7 @@ int main(int argc, char **argv)
 		return QCAL_EXIT_OK;
 	}
 	if (strcmp(argv[1], "--version") == 0) {
-		printf("qcal %s\n", QCAL_VERSION);
+		print_version();
 		return QCAL_EXIT_OK;
 	}
 	for (size_t i = 0; i < NUM_COMMANDS; i++)
