@@ -37,9 +37,11 @@ static inline float vm_madd(float a, float b, float c)
 
 static inline float vm_expf(float x)
 {
-	/* exp(x) = 2^n * exp(r), r = x - n ln2 in [-ln2/2, ln2/2] (Cody-Waite split). */
-	float xc = x < -87.33f ? -87.33f : x;
-	xc = xc > 88.3f ? 88.3f : xc;
+	/* exp(x) = 2^n * exp(r), r = x - n ln2 in [-ln2/2, ln2/2] (Cody-Waite split).
+	 * The clamps are written so that NaN fails both tests and lands in
+	 * range: converting a NaN n to an integer would be undefined. */
+	float xc = x > -87.33f ? x : -87.33f;
+	xc = xc < 88.3f ? xc : 88.3f;
 	float n = nearbyintf(xc * 1.44269504088896341f);
 	float r = (xc - n * 0.693359375f) - n * -2.12194440e-4f;
 	float p = 1.9894805154763162e-4f;
@@ -51,6 +53,7 @@ static inline float vm_expf(float x)
 	float e = (r * r * p + r) + 1.0f;
 	float res = e * vm_bits_to_float(((int32_t)n + 127) << 23);
 	res = x < -87.33f ? 0.0f : res;
+	res = x != x ? x : res;
 	return x > 88.72f ? INFINITY : res;
 }
 

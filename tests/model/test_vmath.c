@@ -38,6 +38,9 @@ static void test_expf_ulp(void **state)
 	assert_true(vm_expf(-INFINITY) == 0.0f);
 	assert_true(isinf(vm_expf(89.0f)));
 	assert_true(vm_expf(0.0f) == 1.0f);
+	/* NaN propagates (and, under UBSan, converts nothing undefined) */
+	assert_true(isnan(vm_expf(NAN)));
+	assert_true(vm_expf(INFINITY) == INFINITY);
 }
 
 static void test_erff_abs(void **state)
@@ -57,6 +60,7 @@ static void test_erff_abs(void **state)
 	assert_true(vm_erff(0.0f) == 0.0f);
 	assert_true(vm_erff(10.0f) == 1.0f && vm_erff(-10.0f) == -1.0f);
 	assert_true(signbit(vm_erff(-1e-30f)));
+	assert_true(isnan(vm_erff(NAN)));
 }
 
 int main(void)
