@@ -10,6 +10,7 @@
 #include "model/swin_model.h"
 
 #include <hdf5.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,37 @@ static const char *type_name(hid_t type)
 	if (cls == H5T_STRING)
 		return "string";
 	return "non-numeric";
+}
+
+/*
+ * A NaN or Inf parameter makes every later number meaningless without any
+ * error (an argmax over NaN logits is class 0; fake quant clamps NaN into
+ * range), so the checkpoint is refused, naming the first bad element.
+ */
+static enum qcal_status check_finite(const char *path, const struct swin_param_spec *spec,
+				     const float *x, struct qcal_err *err)
+{
+	size_t bad = 0, first = 0;
+	char at[96];
+	int len = 0;
+
+	for (size_t i = 0; i < spec->numel; i++)
+		if (!isfinite(x[i]) && bad++ == 0)
+			first = i;
+	if (!bad)
+		return QCAL_OK;
+	/* the flat index as [i0, i1, ...] in the tensor's own shape */
+	size_t rest = first, stride = spec->numel;
+	for (int d = 0; d < spec->ndim && len < (int)sizeof(at) - 24; d++) {
+		stride /= (size_t)spec->shape[d];
+		len += snprintf(at + len, sizeof(at) - (size_t)len, "%s%zu", d ? ", " : "",
+				rest / stride);
+		rest %= stride;
+	}
+	return qcal_err_set(err, QCAL_EFORMAT,
+			    "%s: %s has %zu non-finite value%s (first: %s at [%s]); "
+			    "the model cannot be used", path, spec->name, bad, bad > 1 ? "s" : "",
+			    isnan(x[first]) ? "NaN" : "Inf", at);
 }
 
 static enum qcal_status read_tensor(hid_t file, const char *path,
@@ -115,6 +147,8 @@ static enum qcal_status read_tensor(hid_t file, const char *path,
 		st = qcal_err_set(err, QCAL_EIO,
 				  "%s: cannot read %s (file truncated or corrupt?)",
 				  path, spec->name);
+	else
+		st = check_finite(path, spec, dst, err);
 out_close:
 	if (space >= 0)
 		H5Sclose(space);

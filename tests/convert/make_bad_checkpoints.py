@@ -116,6 +116,14 @@ def main():
                    sd['features.3.0.attn.relative_position_index'][:9].clone()), CONFIG)
     write('input_folded_bad.h5', sd, CONFIG, attrs={'input_folded': 'yes'})
     write('input_folded_not_string.h5', sd, CONFIG, attrs={'input_folded': np.bool_(True)})
+    # Non-finite parameters: refused at load, naming the first bad element.
+    w = sd['features.1.0.mlp.0.weight'].clone()
+    w[3, 5] = float('nan')
+    w[7, 1] = float('nan')
+    write('nan_weight.h5', replaced('features.1.0.mlp.0.weight', w), CONFIG)
+    b = sd['head.bias'].clone()
+    b[2] = float('-inf')
+    write('inf_bias.h5', replaced('head.bias', b), CONFIG)
     with open(os.path.join(OUT, 'not_hdf5.h5'), 'w') as f:
         f.write('{"this": "is a JSON text file, not an HDF5 checkpoint"}\n')
 
