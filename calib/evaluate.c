@@ -5,10 +5,31 @@
  */
 #include "calib/evaluate.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "model/swin_forward.h"
+
+/*
+ * NaN or Inf logits would pass through argmax as class 0 and print as a
+ * plausible accuracy: refuse them, saying which image and which model.
+ */
+static enum qcal_status check_logits(const float *logits, int count, int K, size_t first_image,
+				     const char *which, struct qcal_err *err)
+{
+	for (int b = 0; b < count; b++)
+		for (int k = 0; k < K; k++)
+			if (!isfinite(logits[(size_t)b * K + k]))
+				return qcal_err_set(err, QCAL_ERANGE,
+						    "the %s model's logits for image %zu "
+						    "(0-based, evaluation order) are not finite "
+						    "(logit %d = %g): a NaN or Inf input, or activations "
+						    "beyond float32",
+						    which, first_image + (size_t)b, k,
+						    (double)logits[(size_t)b * K + k]);
+	return QCAL_OK;
+}
 
 enum qcal_status eval_run(const struct swin_model *model,
 			  const struct qmodel *qm, eval_next_fn next,
@@ -44,11 +65,16 @@ enum qcal_status eval_run(const struct swin_model *model,
 			break;
 		}
 		st = swin_forward(&float_plan, ref, NULL, NULL, b.images, b.count, err);
+		if (st == QCAL_OK)
+			st = check_logits(float_plan.logits, b.count, K, done, "float", err);
 		if (st != QCAL_OK)
 			break;
 		if (qm) {
 			st = swin_forward(&quant_plan, &qm->quant_model, NULL, &qm->ctx,
 					  b.images, b.count, err);
+			if (st == QCAL_OK)
+				st = check_logits(quant_plan.logits, b.count, K, done, "quantized",
+						  err);
 			if (st != QCAL_OK)
 				break;
 			metrics_add(metrics, quant_plan.logits, float_plan.logits, b.labels,

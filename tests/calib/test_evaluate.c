@@ -2,7 +2,8 @@
  * The evaluation loop on the 64 reference images of swin-micro-cifar10:
  * float top-1 equals what PyTorch's logits give, an all-float scale table
  * reproduces float exactly (agreement 100%, infinite SQNR), and int8 fake
- * quantization with crude scales lowers the SQNR to a finite value.
+ * quantization with crude scales lowers the SQNR to a finite value; NaN
+ * logits stop the loop with the image named.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -160,12 +161,37 @@ static void test_int8_input_lowers_sqnr(void **state)
 	scale_table_free(&st);
 }
 
+/* A NaN in one image's input makes its logits NaN: the loop stops there,
+ * naming the image, instead of counting argmax(NaN) = class 0 as a guess. */
+static void test_non_finite_logits_are_refused(void **state)
+{
+	struct env *e = *state;
+	size_t per_image = 3 * 32 * 32;
+	float *input = malloc((size_t)e->n * per_image * sizeof(float));
+	struct source src = { input, e->labels, e->n, 0, 24, per_image };
+	struct eval_options opt = { .batch = 24, .threads = 2, .total = (size_t)e->n };
+	struct metrics m;
+	struct qcal_err err;
+
+	assert_non_null(input);
+	memcpy(input, e->input, (size_t)e->n * per_image * sizeof(float));
+	input[30 * per_image + 100] = NAN;
+	assert_int_equal(eval_run(&e->model, NULL, next_batch, &src, &opt, &m, &err), QCAL_ERANGE);
+	printf("  %s\n", err.msg);
+	assert_non_null(strstr(err.msg, "float model's logits for image 30"));
+	assert_non_null(strstr(err.msg, "not finite"));
+	/* the first batch (images 0..23) was counted before the stop */
+	assert_int_equal(m.images, 24);
+	free(input);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_float_top1_matches_torch),
 		cmocka_unit_test(test_identity_scales_reproduce_float),
 		cmocka_unit_test(test_int8_input_lowers_sqnr),
+		cmocka_unit_test(test_non_finite_logits_are_refused),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The command-line contract scripts rely on: exit codes, errors that name
-# the file / line / key, bad images and configs, and a full disk (simulated
-# with a file-size limit: writes fail with EFBIG as they would with ENOSPC)
-# leaving the destination untouched, no temporary file behind and no crash.
+# the file / line / key / index, bad images, configs and NaN inputs, and a
+# full disk (simulated with a file-size limit: writes fail with EFBIG as
+# they would with ENOSPC) leaving the destination untouched, no temporary
+# file behind and no crash.  fixtures/ is written by make_fixtures.py.
 set -euo pipefail
 qcal="$QCAL_BUILD/tools/qcal"
 model="$QCAL_SOURCE/models/swin-micro-cifar10.h5"
@@ -70,6 +71,13 @@ expect 1 "$tmp/typo.yaml:5" "$qcal" calibrate -m "$model" -c "$tmp/typo.yaml" -d
 grep -qF "dtpye" "$tmp/err" || fail "the unknown key is not named: $(cat "$tmp/err")"
 [ ! -e "$tmp/cal/s.json" ] || fail "a refused config wrote a scale file"
 ok "an unknown config key is refused with file:line and the key"
+
+# ---- NaN and Inf ----
+nan_input="$QCAL_SOURCE/tests/cli/fixtures/nan_input.h5"
+expect 1 "holds 1 non-finite value (first: nan at [1, 2, 3, 4])" \
+	"$qcal" infer -m "$model" --input "$nan_input" -o "$tmp/nan_logits.h5"
+[ ! -e "$tmp/nan_logits.h5" ] || fail "infer wrote logits for a NaN input"
+ok "a NaN in infer's input is refused with its index, nothing written"
 
 # ---- a full disk ----
 mkdir -p "$tmp/full"
