@@ -86,6 +86,9 @@ static enum qcal_status open_images(struct source *s, const struct swin_config *
 	if (opt->limit > 0)
 		dataset_limit(&s->ds, (size_t)opt->limit);
 	if (opt->sample > 0) {
+		if ((size_t)opt->sample > s->ds.count)
+			fprintf(stderr, "note: a sample of %ld images was asked for; %s has %zu: "
+				"using all of them\n", opt->sample, opt->data, s->ds.count);
 		st = dataset_sample(&s->ds, (size_t)opt->sample, opt->seed, err);
 		if (st != QCAL_OK)
 			return st;

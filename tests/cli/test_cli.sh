@@ -72,6 +72,10 @@ grep -qF "dtpye" "$tmp/err" || fail "the unknown key is not named: $(cat "$tmp/e
 [ ! -e "$tmp/cal/s.json" ] || fail "a refused config wrote a scale file"
 ok "an unknown config key is refused with file:line and the key"
 
+expect 0 "a sample of 100000 images was asked for; $data has 300: using all of them" \
+	"$qcal" calibrate -m "$model" -c j5 -d "$data" -n 100000 -o "$tmp/all.json" -q
+ok "a sample larger than the image set is said, not silently shrunk"
+
 # ---- NaN and Inf ----
 nan_input="$QCAL_SOURCE/tests/cli/fixtures/nan_input.h5"
 expect 1 "holds 1 non-finite value (first: nan at [1, 2, 3, 4])" \
