@@ -8,6 +8,7 @@
 
 #include <hdf5.h>
 #include <jansson.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -224,12 +225,6 @@ static enum qcal_status bad(struct reader *r, const char *fmt, ...)
 	return qcal_err_set(r->err, QCAL_EFORMAT, "%s: %s", r->path, msg);
 }
 
-static char *dup_opt_string(json_t *o, const char *key)
-{
-	json_t *v = json_object_get(o, key);
-	return v && json_is_string(v) ? strdup(json_string_value(v)) : NULL;
-}
-
 static bool keys_within(json_t *o, const char *const *allowed, const char **unknown)
 {
 	const char *key;
@@ -247,10 +242,67 @@ static bool keys_within(json_t *o, const char *const *allowed, const char **unkn
 	return true;
 }
 
-static double get_double_or_nan(json_t *o, const char *key)
+/*
+ * Typed optional fields: absent (or null where the writer writes null) takes
+ * the default; anything of another type is an error naming the key, so that
+ * a hand-edited "learnable": 1 is not silently read as false.
+ */
+static enum qcal_status opt_bool(struct reader *r, json_t *o, const char *where,
+				 const char *key, bool dflt, bool *out)
 {
 	json_t *v = json_object_get(o, key);
-	return v && json_is_number(v) ? json_number_value(v) : NAN;
+
+	*out = dflt;
+	if (!v)
+		return QCAL_OK;
+	if (!json_is_boolean(v))
+		return bad(r, "%s: \"%s\" must be true or false", where, key);
+	*out = json_is_true(v);
+	return QCAL_OK;
+}
+
+static enum qcal_status opt_int(struct reader *r, json_t *o, const char *where,
+				const char *key, long long lo, long long dflt, long long *out)
+{
+	json_t *v = json_object_get(o, key);
+
+	*out = dflt;
+	if (!v)
+		return QCAL_OK;
+	if (!json_is_integer(v) || json_integer_value(v) < lo)
+		return bad(r, "%s: \"%s\" must be an integer >= %lld", where, key, lo);
+	*out = (long long)json_integer_value(v);
+	return QCAL_OK;
+}
+
+static enum qcal_status opt_number(struct reader *r, json_t *o, const char *where,
+				   const char *key, double *out)
+{
+	json_t *v = json_object_get(o, key);
+
+	*out = NAN;
+	if (!v || json_is_null(v))
+		return QCAL_OK;
+	if (!json_is_number(v))
+		return bad(r, "%s: \"%s\" must be a number or null", where, key);
+	*out = json_number_value(v);
+	return QCAL_OK;
+}
+
+static enum qcal_status opt_string(struct reader *r, json_t *o, const char *where,
+				   const char *key, char **out)
+{
+	json_t *v = json_object_get(o, key);
+
+	*out = NULL;
+	if (!v || json_is_null(v))
+		return QCAL_OK;
+	if (!json_is_string(v))
+		return bad(r, "%s: \"%s\" must be a string or null", where, key);
+	*out = strdup(json_string_value(v));
+	if (!*out)
+		return qcal_err_set(r->err, QCAL_ENOMEM, "%s: out of memory", r->path);
+	return QCAL_OK;
 }
 
 static enum qcal_status read_point(struct reader *r, struct scale_table *st,
@@ -283,6 +335,10 @@ static enum qcal_status read_point(struct reader *r, struct scale_table *st,
 	if (!json_is_string(v) || strcmp(json_string_value(v), qp_kind_name(q->kind)))
 		return bad(r, "point %s: kind \"%s\", the model's point is \"%s\"", q->name,
 			   json_is_string(v) ? json_string_value(v) : "?", qp_kind_name(q->kind));
+	v = json_object_get(o, "role");
+	if (v && (!json_is_string(v) || strcmp(json_string_value(v), qp_role_name(q->role))))
+		return bad(r, "point %s: role \"%s\", the model's point is \"%s\"", q->name,
+			   json_is_string(v) ? json_string_value(v) : "?", qp_role_name(q->role));
 	dt = json_string_value(json_object_get(o, "dtype"));
 	if (!dt || qcal_dtype_parse(dt, &dtype) != 0)
 		return bad(r, "point %s: unknown dtype \"%s\"", q->name, dt ? dt : "(missing)");
@@ -332,25 +388,48 @@ static enum qcal_status read_point(struct reader *r, struct scale_table *st,
 		scales[0] = (float)json_number_value(s);
 		zps[0] = (int32_t)json_integer_value(z);
 	}
-	rc = scale_point_set(p, dtype, json_is_true(json_object_get(o, "symmetric")),
-			     channels, scales, zps, r->err);
-	if (rc != QCAL_OK)
+	char where[QP_NAME_MAX + 16];
+	bool symmetric, fixed, learnable;
+	long long qmin, qmax, count, nan_count, inf_count;
+	char *observer = NULL;
+	int64_t lo, hi;
+	snprintf(where, sizeof(where), "point %s", q->name);
+	qcal_dtype_range(dtype, &lo, &hi);
+	if ((rc = opt_bool(r, o, where, "symmetric", false, &symmetric)) != QCAL_OK ||
+	    (rc = opt_bool(r, o, where, "fixed", false, &fixed)) != QCAL_OK ||
+	    (rc = opt_bool(r, o, where, "learnable", false, &learnable)) != QCAL_OK ||
+	    (rc = opt_int(r, o, where, "qmin", INT64_MIN, lo, &qmin)) != QCAL_OK ||
+	    (rc = opt_int(r, o, where, "qmax", INT64_MIN, hi, &qmax)) != QCAL_OK ||
+	    (rc = opt_int(r, o, where, "count", 0, 0, &count)) != QCAL_OK ||
+	    (rc = opt_int(r, o, where, "nan_count", 0, 0, &nan_count)) != QCAL_OK ||
+	    (rc = opt_int(r, o, where, "inf_count", 0, 0, &inf_count)) != QCAL_OK ||
+	    (rc = opt_number(r, o, where, "observed_min", &p->observed_min)) != QCAL_OK ||
+	    (rc = opt_number(r, o, where, "observed_max", &p->observed_max)) != QCAL_OK ||
+	    (rc = opt_number(r, o, where, "clip_min", &p->clip_min)) != QCAL_OK ||
+	    (rc = opt_number(r, o, where, "clip_max", &p->clip_max)) != QCAL_OK ||
+	    (rc = opt_string(r, o, where, "observer", &observer)) != QCAL_OK)
 		goto out;
-	if (json_is_integer(json_object_get(o, "qmin")))
-		p->qmin = json_integer_value(json_object_get(o, "qmin"));
-	if (json_is_integer(json_object_get(o, "qmax")))
-		p->qmax = json_integer_value(json_object_get(o, "qmax"));
-	p->fixed = json_is_true(json_object_get(o, "fixed"));
-	p->learnable = json_is_true(json_object_get(o, "learnable"));
-	const char *obs = json_string_value(json_object_get(o, "observer"));
-	snprintf(p->observer, sizeof(p->observer), "%s", obs ? obs : "");
-	p->observed_min = get_double_or_nan(o, "observed_min");
-	p->observed_max = get_double_or_nan(o, "observed_max");
-	p->clip_min = get_double_or_nan(o, "clip_min");
-	p->clip_max = get_double_or_nan(o, "clip_max");
-	p->count = (uint64_t)json_integer_value(json_object_get(o, "count"));
-	p->nan_count = (uint64_t)json_integer_value(json_object_get(o, "nan_count"));
-	p->inf_count = (uint64_t)json_integer_value(json_object_get(o, "inf_count"));
+	for (int c = 0; symmetric && c < channels; c++)
+		if (zps[c] != 0) {
+			rc = bad(r, "point %s: symmetric, but zero_point[%d] = %d (expected 0)",
+				 q->name, c, zps[c]);
+			free(observer);
+			goto out;
+		}
+	rc = scale_point_set(p, dtype, symmetric, channels, scales, zps, r->err);
+	if (rc != QCAL_OK) {
+		free(observer);
+		goto out;
+	}
+	p->qmin = qmin;
+	p->qmax = qmax;
+	p->fixed = fixed;
+	p->learnable = learnable;
+	snprintf(p->observer, sizeof(p->observer), "%s", observer ? observer : "");
+	free(observer);
+	p->count = (uint64_t)count;
+	p->nan_count = (uint64_t)nan_count;
+	p->inf_count = (uint64_t)inf_count;
 	rc = scale_point_validate(p, q->name, r->err);
 	if (rc != QCAL_OK)
 		qcal_err_prefix(r->err, "%s: ", r->path);
@@ -408,24 +487,52 @@ enum qcal_status scale_table_read_json(struct scale_table *st,
 			 SCALE_FORMAT_VERSION);
 		goto out;
 	}
+	/* "model" says how the input is fed (input_folded changes what every
+	 * scale downstream means), so it must be there; the other two are
+	 * provenance, optional, but typed when present */
+	static const char *const model_keys[] = { "name", "file", "input_folded", "points", NULL };
+	static const char *const config_keys[] = { "name", "file", NULL };
+	static const char *const calib_keys[] = { "data", "images", "seed", "note", NULL };
 	json_t *model = json_object_get(root, "model");
-	if (json_is_object(model)) {
-		st->model_name = dup_opt_string(model, "name");
-		st->model_file = dup_opt_string(model, "file");
-		st->input_folded = json_is_true(json_object_get(model, "input_folded"));
-	}
 	json_t *config = json_object_get(root, "config");
-	if (json_is_object(config)) {
-		st->config_name = dup_opt_string(config, "name");
-		st->config_file = dup_opt_string(config, "file");
-	}
 	json_t *calib = json_object_get(root, "calibration");
-	if (json_is_object(calib)) {
-		st->data = dup_opt_string(calib, "data");
-		st->note = dup_opt_string(calib, "note");
-		st->images = (long)json_integer_value(json_object_get(calib, "images"));
-		st->seed = (uint64_t)json_integer_value(json_object_get(calib, "seed"));
+	json_t *folded = json_is_object(model) ? json_object_get(model, "input_folded") : NULL;
+	long long images = 0, seed = 0, npoints = table->count;
+	if (!json_is_object(model) || !json_is_boolean(folded)) {
+		rc = bad(&r, "\"model\" must be an object with \"input_folded\": true or false");
+		goto out;
 	}
+	if ((config && !json_is_object(config)) || (calib && !json_is_object(calib))) {
+		rc = bad(&r, "\"%s\" must be an object", config && !json_is_object(config)
+			 ? "config" : "calibration");
+		goto out;
+	}
+	if (!keys_within(model, model_keys, &unknown) ||
+	    (config && !keys_within(config, config_keys, &unknown)) ||
+	    (calib && !keys_within(calib, calib_keys, &unknown))) {
+		rc = bad(&r, "unknown key \"%s\" in \"model\", \"config\" or \"calibration\"",
+			 unknown);
+		goto out;
+	}
+	st->input_folded = json_is_true(folded);
+	if ((rc = opt_string(&r, model, "model", "name", &st->model_name)) != QCAL_OK ||
+	    (rc = opt_string(&r, model, "model", "file", &st->model_file)) != QCAL_OK ||
+	    (rc = opt_int(&r, model, "model", "points", 0, npoints, &npoints)) != QCAL_OK ||
+	    (rc = opt_string(&r, config, "config", "name", &st->config_name)) != QCAL_OK ||
+	    (rc = opt_string(&r, config, "config", "file", &st->config_file)) != QCAL_OK ||
+	    (rc = opt_string(&r, calib, "calibration", "data", &st->data)) != QCAL_OK ||
+	    (rc = opt_string(&r, calib, "calibration", "note", &st->note)) != QCAL_OK ||
+	    (rc = opt_int(&r, calib, "calibration", "images", 0, 0, &images)) != QCAL_OK ||
+	    /* a uint64 seed above 2^63 is written as a negative json integer */
+	    (rc = opt_int(&r, calib, "calibration", "seed", LLONG_MIN, 0, &seed)) != QCAL_OK)
+		goto out;
+	if (npoints != table->count) {
+		rc = bad(&r, "\"model\" has %lld points, this model has %d (another architecture?)",
+			 npoints, table->count);
+		goto out;
+	}
+	st->images = (long)images;
+	st->seed = (uint64_t)seed;
 	points = json_object_get(root, "points");
 	if (!json_is_array(points)) {
 		rc = bad(&r, "missing \"points\" list");

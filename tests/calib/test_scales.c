@@ -238,6 +238,21 @@ static void test_rejects_bad_files(void **state)
 	expect_reject(e, "\"scale\": 0.", "\"scale\": \"nan\", \"x\": 0.", "unknown key \"x\"");
 	expect_reject(e, "\"shape\": [\n    3,", "\"shape\": [\n    4,", "shape[0] = 4");
 	expect_reject(e, "\"points\": [", "\"points\": [], \"pts\": [", "unknown top-level key");
+	/* typed fields: a wrong type is an error, not a silent default */
+	expect_reject(e, "\"learnable\": false", "\"learnable\": 0",
+		      "\"learnable\" must be true or false");
+	expect_reject(e, "\"count\": 1000", "\"count\": -5", "\"count\" must be an integer >= 0");
+	expect_reject(e, "\"observer\": \"minmax\"", "\"observer\": 3",
+		      "\"observer\" must be a string or null");
+	expect_reject(e, "\"role\": \"weight\"", "\"role\": \"activation\"",
+		      "role \"activation\", the model's point is \"weight\"");
+	expect_reject(e, "\"symmetric\": false", "\"symmetric\": true",
+		      "symmetric, but zero_point[0]");
+	expect_reject(e, "\"input_folded\": true,", "",
+		      "\"model\" must be an object with \"input_folded\"");
+	expect_reject(e, "\"points\": 262", "\"points\": 7", "\"model\" has 7 points");
+	expect_reject(e, "\"images\": 123", "\"images\": \"many\"",
+		      "calibration: \"images\" must be an integer >= 0");
 }
 
 static void test_rejects_truncated_and_missing(void **state)
