@@ -63,6 +63,8 @@ static void qat_help(void)
 	       "      --log-every N         steps between log lines (default 20)\n"
 	       "      --eval-every N        steps between validation evaluations (default: end only)\n"
 	       "      --resume              continue from DIR/checkpoint.h5 (same options)\n"
+	       "      --force               start over in a DIR that holds an earlier run's\n"
+	       "                            checkpoint (its checkpoint and results are replaced)\n"
 	       "  -t, --threads N           compute threads (default: all cores)\n"
 	       "      --workers N           image decoding threads (default 2)\n"
 	       "  -q, --quiet               no progress output\n"
@@ -126,7 +128,7 @@ static json_t *num_or_null(double v)
 enum {
 	OPT_LR = 2000, OPT_SCALE_LR, OPT_OPTIMIZER, OPT_WD, OPT_WARMUP, OPT_DISTILL, OPT_T, OPT_DISTILL_LOSS,
 	OPT_LS, OPT_ACT, OPT_WSCALES, OPT_NOAUG, OPT_PAD, OPT_SEED, OPT_CKPT, OPT_LOG,
-	OPT_EVAL, OPT_RESUME, OPT_VAL, OPT_VAL_IMAGES, OPT_TRAIN_IMAGES, OPT_WORKERS,
+	OPT_EVAL, OPT_RESUME, OPT_FORCE, OPT_VAL, OPT_VAL_IMAGES, OPT_TRAIN_IMAGES, OPT_WORKERS,
 	OPT_TEST_ABORT,
 };
 
@@ -159,6 +161,7 @@ int cmd_qat(int argc, char **argv)
 		{ "log-every", required_argument, NULL, OPT_LOG },
 		{ "eval-every", required_argument, NULL, OPT_EVAL },
 		{ "resume", no_argument, NULL, OPT_RESUME },
+		{ "force", no_argument, NULL, OPT_FORCE },
 		{ "val", required_argument, NULL, OPT_VAL },
 		{ "val-images", required_argument, NULL, OPT_VAL_IMAGES },
 		{ "train-images", required_argument, NULL, OPT_TRAIN_IMAGES },
@@ -170,7 +173,7 @@ int cmd_qat(int argc, char **argv)
 	const char *model_path = NULL, *scales_path = NULL, *data = NULL, *out_dir = NULL;
 	const char *val = NULL;
 	long val_images = 0, train_images = 0, abort_after = 0, v;
-	bool resume = false, quiet = false;
+	bool resume = false, force = false, quiet = false;
 	struct qat_options qo;
 	struct qcal_err err = { 0 };
 	int c, rc = QCAL_EXIT_FAILURE;
@@ -296,6 +299,7 @@ int cmd_qat(int argc, char **argv)
 				return cli_usage_error("qat", "--eval-every wants a step count");
 			break;
 		case OPT_RESUME: resume = true; break;
+		case OPT_FORCE: force = true; break;
 		case OPT_VAL: val = optarg; break;
 		case OPT_VAL_IMAGES:
 			if (!cli_parse_int(optarg, 1, 1L << 40, &val_images))
@@ -318,8 +322,18 @@ int cmd_qat(int argc, char **argv)
 		return cli_usage_error("qat", "unexpected argument '%s'", argv[optind]);
 	if (!model_path || !scales_path || !data || !out_dir)
 		return cli_usage_error("qat", "--model, --scales, --data and --out are required");
+	if (resume && force)
+		return cli_usage_error("qat", "--resume continues a run and --force starts over: "
+				       "pick one");
 	if (mkdir(out_dir, 0777) != 0 && errno != EEXIST)
 		return cli_failf("qat", "%s: cannot create the output folder: %s", out_dir, strerror(errno));
+	/* a fresh run would overwrite an interrupted one's checkpoint, losing
+	 * its progress: that takes an explicit choice */
+	char ckpt[1200];
+	snprintf(ckpt, sizeof(ckpt), "%s/checkpoint.h5", out_dir);
+	if (!resume && !force && access(ckpt, F_OK) == 0)
+		return cli_failf("qat", "%s: the folder holds an earlier run's checkpoint: continue "
+				 "it with --resume (same options), or start over with --force", ckpt);
 
 	struct swin_model model, tuned;
 	struct qp_table points;

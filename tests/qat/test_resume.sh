@@ -60,3 +60,15 @@ set -e
 [ "$code" -eq 1 ] || fail "a reference of another architecture should fail with 1, got $code"
 echo "$msg" | grep -q "another architecture" || fail "message: $msg"
 echo "ok: eval --reference measures against the original float model; mismatched reference refused"
+
+# a fresh run into a folder that holds a checkpoint would lose that run's
+# progress: refused unless --force; --force starts over (and trains again)
+set +e
+msg=$("$qcal" qat "${common[@]}" -o "$tmp/b" 2>&1 >/dev/null)
+code=$?
+set -e
+[ "$code" -eq 1 ] || fail "a fresh run over a checkpoint should fail with 1, got $code"
+grep -q "holds an earlier run's checkpoint" <<<"$msg" || fail "message: $msg"
+"$qcal" qat "${common[@]}" -o "$tmp/b" --force >/dev/null
+"$ckpt_tool" compare "$tmp/a/weights.h5" "$tmp/b/weights.h5" || fail "--force run differs from a fresh one"
+echo "ok: a fresh run over a checkpoint is refused; --force starts over and matches a fresh run"
