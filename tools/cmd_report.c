@@ -202,9 +202,19 @@ int cmd_report(int argc, char **argv)
 	int ngroups = 0;
 	char path[1200];
 
+	/* a baseline that cannot be read fails before minutes of analysis */
+	struct report_baseline base;
+	bool have_base = false;
+	if (baseline_path) {
+		if (report_baseline_load(&base, baseline_path, &err) != QCAL_OK)
+			return cli_fail("report", &err);
+		have_base = true;
+	}
 	report_init(&rep);
-	if (swin_model_load(&model, model_path, &err) != QCAL_OK)
-		return cli_fail("report", &err);
+	if (swin_model_load(&model, model_path, &err) != QCAL_OK) {
+		rc = cli_fail("report", &err);
+		goto out_free_base;
+	}
 	if (qp_table_init(&points, &model.cfg, &model.table, &err) != QCAL_OK) {
 		rc = cli_fail("report", &err);
 		goto out_free_model;
@@ -422,20 +432,14 @@ int cmd_report(int argc, char **argv)
 	       metrics_sqnr_db(&rep.overall), out_dir);
 	rc = QCAL_EXIT_OK;
 	/* 6. the gate */
-	if (baseline_path) {
-		struct report_baseline base;
+	if (have_base) {
 		char reason[512];
-		if (report_baseline_load(&base, baseline_path, &err) != QCAL_OK) {
-			rc = cli_fail("report", &err);
-			goto out_free_report;
-		}
 		if (!report_gate(&rep, &base, baseline_path, max_drop, max_sqnr_drop, reason, sizeof(reason))) {
 			fprintf(stderr, "qcal report: gate failed: %s\n", reason);
 			rc = QCAL_EXIT_GATE;
 		} else {
 			printf("gate passed: %s\n", reason);
 		}
-		report_baseline_free(&base);
 	}
 out_free_report:
 	analysis_groups_free(groups, ngroups);
@@ -446,5 +450,8 @@ out_free_points:
 	qp_table_free(&points);
 out_free_model:
 	swin_model_free(&model);
+out_free_base:
+	if (have_base)
+		report_baseline_free(&base);
 	return rc;
 }

@@ -76,6 +76,12 @@ expect 0 "a sample of 100000 images was asked for; $data has 300: using all of t
 	"$qcal" calibrate -m "$model" -c j5 -d "$data" -n 100000 -o "$tmp/all.json" -q
 ok "a sample larger than the image set is said, not silently shrunk"
 
+printf '{"format": "qcal-report", "version": 1, "overall": ' >"$tmp/cut_baseline.json"
+expect 1 "cut_baseline.json" "$qcal" report -m "$model" -s "$tmp/all.json" -d "$data" \
+	--limit 8 --no-sensitivity --baseline "$tmp/cut_baseline.json" --max-drop 0.5 -o "$tmp/rep" -q
+[ ! -e "$tmp/rep" ] || fail "report ran its analysis before reading a broken baseline"
+ok "a broken --baseline fails before any analysis, naming the file"
+
 # ---- NaN and Inf ----
 nan_input="$QCAL_SOURCE/tests/cli/fixtures/nan_input.h5"
 expect 1 "holds 1 non-finite value (first: nan at [1, 2, 3, 4])" \
