@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -67,6 +68,30 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, "\nTry 'qcal %s --help'.\n", cmd);
 	return QCAL_EXIT_USAGE;
+}
+
+int cli_check_output(const char *cmd, const char *path)
+{
+	struct stat sb;
+	const char *slash;
+	char dir[4096];
+
+	if (!path)
+		return 0;
+	if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+		return cli_failf(cmd, "%s: is a folder, expected a file name", path);
+	slash = strrchr(path, '/');
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	if (stat(dir, &sb) != 0)
+		return cli_failf(cmd, "%s: cannot write there: %s: %s", path, dir, strerror(errno));
+	if (!S_ISDIR(sb.st_mode))
+		return cli_failf(cmd, "%s: cannot write there: %s is not a folder", path, dir);
+	if (access(dir, W_OK) != 0)
+		return cli_failf(cmd, "%s: cannot write there: %s: %s", path, dir, strerror(errno));
+	return 0;
 }
 
 bool cli_parse_int(const char *s, long min, long max, long *out)

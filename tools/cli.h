@@ -28,6 +28,13 @@ int cli_failf(const char *cmd, const char *fmt, ...) __attribute__((format(print
 /* "qcal <cmd>: <msg>\nTry 'qcal <cmd> --help'." on stderr; returns QCAL_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/*
+ * Before the work, not after it: path's folder must exist and be writable
+ * and path must not be a folder.  0 when it can be written; otherwise the
+ * error is printed and QCAL_EXIT_FAILURE returned.  NULL path: 0.
+ */
+int cli_check_output(const char *cmd, const char *path);
+
 /* Strict number parsing: whole string, in range; false on any junk. */
 bool cli_parse_int(const char *s, long min, long max, long *out);
 bool cli_parse_double(const char *s, double *out);

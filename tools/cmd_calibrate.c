@@ -118,6 +118,8 @@ int cmd_calibrate(int argc, char **argv)
 	if (!model_path || !config_arg || !out || (!so.data == !so.input))
 		return cli_usage_error("calibrate",
 				       "--model, --config, --out and one of --data or --input are required");
+	if (cli_check_output("calibrate", out))
+		return QCAL_EXIT_FAILURE;
 
 	char config_path[1024];
 	struct qconfig config;

@@ -173,6 +173,8 @@ int cmd_eval(int argc, char **argv)
 		return cli_usage_error("eval", "--model and one of --data or --input are required");
 	if (reference_path && !scales_path)
 		return cli_usage_error("eval", "--reference compares a quantized model: it needs --scales");
+	if (cli_check_output("eval", logits_path) || cli_check_output("eval", json_path))
+		return QCAL_EXIT_FAILURE;
 
 	struct swin_model model;
 	struct qp_table points;

@@ -79,6 +79,8 @@ int cmd_infer(int argc, char **argv)
 		return cli_usage_error("infer", "unexpected argument '%s'", argv[optind]);
 	if (!model_path || !input_path || !out_path)
 		return cli_usage_error("infer", "--model, --input and --out are required");
+	if (cli_check_output("infer", out_path))
+		return QCAL_EXIT_FAILURE;
 
 	if (swin_model_load(&model, model_path, &err) != QCAL_OK)
 		return cli_fail("infer", &err);

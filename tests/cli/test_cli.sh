@@ -66,6 +66,7 @@ expect 0 "1 unreadable images skipped" "$qcal" eval -m "$model" -d "$tmp/imgs" -
 grep -q "on 2 images" "$tmp/out" || fail "--skip-bad should evaluate the 2 good images: $(cat "$tmp/out")"
 ok "a truncated image stops eval naming it; --skip-bad counts it and goes on"
 
+mkdir -p "$tmp/cal"
 printf 'version: 1\nname: typo\nrules:\n  - match: {kind: gelu}\n    dtpye: int16\n' >"$tmp/typo.yaml"
 expect 1 "$tmp/typo.yaml:5" "$qcal" calibrate -m "$model" -c "$tmp/typo.yaml" -d "$data" -n 10 -o "$tmp/cal/s.json"
 grep -qF "dtpye" "$tmp/err" || fail "the unknown key is not named: $(cat "$tmp/err")"
@@ -81,6 +82,13 @@ expect 1 "cut_baseline.json" "$qcal" report -m "$model" -s "$tmp/all.json" -d "$
 	--limit 8 --no-sensitivity --baseline "$tmp/cut_baseline.json" --max-drop 0.5 -o "$tmp/rep" -q
 [ ! -e "$tmp/rep" ] || fail "report ran its analysis before reading a broken baseline"
 ok "a broken --baseline fails before any analysis, naming the file"
+
+expect 1 "$tmp/nowhere/s.json: cannot write there" \
+	"$qcal" calibrate -m "$model" -c j5 -d "$data" -o "$tmp/nowhere/s.json" -q
+expect 1 "$tmp/cal: is a folder, expected a file name" \
+	"$qcal" eval -m "$model" -d "$data" --save-logits "$tmp/cal" -q
+grep -q "images/s" "$tmp/out" && fail "eval ran before finding its output unwritable"
+ok "an output that cannot be written fails before the work"
 
 # ---- NaN and Inf ----
 nan_input="$QCAL_SOURCE/tests/cli/fixtures/nan_input.h5"
