@@ -48,6 +48,24 @@ static const char *config_dir(void)
 	return env && *env ? env : QCAL_CONFIG_DIR;
 }
 
+/* The observers leave NaN and Inf out of every range and count them; the
+ * scales are sound for the finite values, but the user has to hear that
+ * the data or the model produced non-finite activations. */
+static void warn_non_finite(const struct scale_table *st, const struct qp_table *points)
+{
+	int bad = 0, first = -1;
+
+	for (int i = 0; i < points->count; i++)
+		if (st->points[i].nan_count + st->points[i].inf_count > 0 && bad++ == 0)
+			first = i;
+	if (bad)
+		fprintf(stderr, "qcal calibrate: warning: %d points saw NaN or Inf values, left out "
+			"of their ranges (first: %s, %llu NaN, %llu Inf); check the inputs "
+			"and the model\n", bad, points->points[first].name,
+			(unsigned long long)st->points[first].nan_count,
+			(unsigned long long)st->points[first].inf_count);
+}
+
 int cmd_calibrate(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -200,6 +218,7 @@ int cmd_calibrate(int argc, char **argv)
 			printf("; %zu unreadable images skipped (first: %s)", skipped, first_bad);
 		printf("\nwrote %s (%s)\n", out, format);
 		rc = QCAL_EXIT_OK;
+		warn_non_finite(&scales, &points);
 	}
 	scale_table_free(&scales);
 out_free_session:

@@ -96,6 +96,9 @@ expect 1 "holds 1 non-finite value (first: nan at [1, 2, 3, 4])" \
 	"$qcal" infer -m "$model" --input "$nan_input" -o "$tmp/nan_logits.h5"
 [ ! -e "$tmp/nan_logits.h5" ] || fail "infer wrote logits for a NaN input"
 ok "a NaN in infer's input is refused with its index, nothing written"
+expect 0 "points saw NaN or Inf values, left out of their ranges (first: input, 1 NaN" \
+	"$qcal" calibrate -m "$model" -c j5 --input "$nan_input" -o "$tmp/nan_scales.json" -q
+ok "calibration on data with a NaN says so (scales from the finite values)"
 
 # ---- a full disk ----
 mkdir -p "$tmp/full"
