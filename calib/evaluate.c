@@ -5,10 +5,10 @@
  */
 #include "calib/evaluate.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "core/finite.h"
 #include "model/swin_forward.h"
 
 /*
@@ -18,17 +18,15 @@
 static enum qcal_status check_logits(const float *logits, int count, int K, size_t first_image,
 				     const char *which, struct qcal_err *err)
 {
-	for (int b = 0; b < count; b++)
-		for (int k = 0; k < K; k++)
-			if (!isfinite(logits[(size_t)b * K + k]))
-				return qcal_err_set(err, QCAL_ERANGE,
-						    "the %s model's logits for image %zu "
-						    "(0-based, evaluation order) are not finite "
-						    "(logit %d = %g): a NaN or Inf input, or activations "
-						    "beyond float32",
-						    which, first_image + (size_t)b, k,
-						    (double)logits[(size_t)b * K + k]);
-	return QCAL_OK;
+	size_t n = (size_t)count * (size_t)K, i = qcal_first_non_finite(logits, n, NULL);
+
+	if (i == n)
+		return QCAL_OK;
+	return qcal_err_set(err, QCAL_ERANGE,
+			    "the %s model's logits for image %zu (0-based, evaluation order) are "
+			    "not finite (logit %zu = %g): a NaN or Inf input, or activations "
+			    "beyond float32", which, first_image + i / (size_t)K, i % (size_t)K,
+			    (double)logits[i]);
 }
 
 enum qcal_status eval_run(const struct swin_model *model,

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/finite.h"
 #include "core/h5.h"
 
 static void format_shape(char *buf, size_t size, int ndim, const hsize_t *dims)
@@ -62,13 +63,10 @@ static const char *type_name(hid_t type)
 static enum qcal_status check_finite(const char *path, const struct swin_param_spec *spec,
 				     const float *x, struct qcal_err *err)
 {
-	size_t bad = 0, first = 0;
+	size_t bad, first = qcal_first_non_finite(x, spec->numel, &bad);
 	char at[96];
 	int len = 0;
 
-	for (size_t i = 0; i < spec->numel; i++)
-		if (!isfinite(x[i]) && bad++ == 0)
-			first = i;
 	if (!bad)
 		return QCAL_OK;
 	/* the flat index as [i0, i1, ...] in the tensor's own shape */

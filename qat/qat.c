@@ -20,6 +20,7 @@
 #include "calib/qmodel.h"
 #include "core/atomic_file.h"
 #include "core/clock.h"
+#include "core/finite.h"
 #include "core/h5.h"
 #include "datasets/loader.h"
 #include "model/fakequant.h"
@@ -230,14 +231,13 @@ static enum qcal_status train_step(struct qat_session *s, const struct loader_ba
 		memcpy(s->teacher_logits, s->teacher_plan.logits, (size_t)B * K * sizeof(float));
 		/* a non-finite target would surface as a NaN loss blamed on the
 		 * learning rate; say where it really comes from */
-		for (size_t i = 0; i < (size_t)B * K; i++)
-			if (!isfinite(s->teacher_logits[i]))
-				return qcal_err_set(err, QCAL_ERANGE,
-						    "QAT: the float model's logits are not finite "
-						    "(%g) for image %zu of the batch at step %ld: a "
-						    "NaN or Inf input, or activations beyond float32",
-						    (double)s->teacher_logits[i], i / (size_t)K,
-						    (long)s->step);
+		size_t nl = (size_t)B * K, i = qcal_first_non_finite(s->teacher_logits, nl, NULL);
+		if (i < nl)
+			return qcal_err_set(err, QCAL_ERANGE,
+					    "QAT: the float model's logits are not finite (%g) for "
+					    "image %zu of the batch at step %ld: a NaN or Inf input, "
+					    "or activations beyond float32",
+					    (double)s->teacher_logits[i], i / (size_t)K, (long)s->step);
 	}
 	st = swin_forward(&s->plan, &s->master, &s->wq_w, &s->ctx, b->images, B, err);
 	if (st != QCAL_OK)

@@ -4,11 +4,11 @@
  * against any other framework on identical inputs.
  */
 #include <getopt.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/finite.h"
 #include "core/h5.h"
 #include "model/swin_forward.h"
 #include "model/swin_model.h"
@@ -105,10 +105,7 @@ int cmd_infer(int argc, char **argv)
 			       cfg->in_chans, cfg->img_size, cfg->img_size, model_path);
 		goto out_close_input;
 	}
-	size_t in_numel = qcal_h5_shape_numel(&shape), bad = 0, first = 0;
-	for (size_t i = 0; i < in_numel; i++)
-		if (!isfinite(input[i]) && bad++ == 0)
-			first = i;
+	size_t bad, first = qcal_first_non_finite(input, qcal_h5_shape_numel(&shape), &bad);
 	if (bad) {
 		size_t hw = (size_t)cfg->img_size * cfg->img_size, chw = hw * cfg->in_chans;
 		rc = cli_failf("infer", "%s: dataset %s holds %zu non-finite value%s (first: %g at "
@@ -136,14 +133,14 @@ int cmd_infer(int argc, char **argv)
 			rc = cli_fail("infer", &err);
 			goto out_free_plan;
 		}
-		for (size_t i = 0; i < (size_t)n * cfg->num_classes; i++)
-			if (!isfinite(plan.logits[i])) {
-				rc = cli_failf("infer", "image %ld of %s: the logits are not finite "
-					       "(%g): the model's activations overflow float32",
-					       start + (long)(i / (size_t)cfg->num_classes),
-					       input_path, (double)plan.logits[i]);
-				goto out_free_plan;
-			}
+		size_t nl = (size_t)n * cfg->num_classes, i = qcal_first_non_finite(plan.logits, nl, NULL);
+		if (i < nl) {
+			rc = cli_failf("infer", "image %ld of %s: the logits are not finite (%g): "
+				       "the model's activations overflow float32",
+				       start + (long)(i / (size_t)cfg->num_classes), input_path,
+				       (double)plan.logits[i]);
+			goto out_free_plan;
+		}
 		memcpy(logits + start * cfg->num_classes, plan.logits,
 		       (size_t)n * cfg->num_classes * sizeof(float));
 	}
